@@ -1,0 +1,10 @@
+-- Link: region -> availability zone (filled by aws:task:link-all).
+CREATE TABLE IF NOT EXISTS l_aws_region_to_az (
+    id bigserial PRIMARY KEY,
+    region_id bigint NOT NULL REFERENCES aws_region (id) ON DELETE CASCADE,
+    az_id bigint NOT NULL REFERENCES aws_az (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT l_aws_region_to_az_key UNIQUE (region_id, az_id)
+);
+CREATE INDEX IF NOT EXISTS l_aws_region_to_az_az_idx ON l_aws_region_to_az (az_id);

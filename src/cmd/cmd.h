@@ -1,0 +1,30 @@
+/* Command groups: each cmd_*.c exports its subcommand table; main.c lists
+ * the groups. Shared set-up (config, connections) lives in setup.c. */
+#ifndef INV_CMD_H
+#define INV_CMD_H
+
+#include <stdio.h>
+
+#include "core/cli.h"
+#include "core/config.h"
+#include "core/table.h"
+
+extern const struct cli_cmd cmd_db_subs[];
+
+int cmd_version(struct cli_ctx *ctx);
+int cmd_status(struct cli_ctx *ctx);
+
+/* Hooks used by cli_main: load config, set up the logger, connect. */
+extern const struct cli_hooks cmd_hooks;
+
+/* The output format chosen with -o. */
+static inline enum out_format cmd_out(const struct cli_ctx *ctx)
+{
+    return (enum out_format)ctx->out_format;
+}
+
+/* Loads configuration as the CLI does (files from --config or
+ * INVENTORY_CONFIG, overrides from flags and env). Exit code. */
+int cmd_load_config(struct cli_ctx *ctx, struct config *cfg);
+
+#endif

@@ -1,0 +1,55 @@
+/* Growable byte buffer with a hard cap (curl's dynbuf shape) and a
+ * non-owning slice. A buf is always NUL-terminated once it holds data. */
+#ifndef INV_BUF_H
+#define INV_BUF_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/xalloc.h"
+
+#define BUF_NOLIMIT ((size_t)-1)
+
+struct buf {
+    char *ptr;    /* owned; NULL until the first append */
+    size_t len;   /* bytes used, excluding the terminating NUL */
+    size_t alloc; /* bytes allocated */
+    size_t max;   /* refuse to grow past this many bytes of content */
+};
+
+/* A view into someone else's memory; never freed through the slice. */
+struct slice {
+    const char *p;
+    size_t len;
+};
+
+void buf_init(struct buf *b, size_t max);
+/* Frees the contents; the buf can be reused afterwards. */
+void buf_release(struct buf *b);
+void buf_reset(struct buf *b);
+/* Appends return 0, or -1 when the cap would be exceeded (the buf is then
+ * released, as curl's dynbuf does, so a half-written value is never used). */
+int buf_add(struct buf *b, const void *p, size_t n) MUSTCHECK;
+int buf_adds(struct buf *b, const char *s) MUSTCHECK;
+int buf_addc(struct buf *b, char c) MUSTCHECK;
+int buf_addf(struct buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3) MUSTCHECK;
+int buf_vaddf(struct buf *b, const char *fmt, va_list ap) MUSTCHECK;
+/* Never NULL: "" for an empty buffer. */
+const char *buf_str(const struct buf *b);
+/* Hands the contents to the caller (free()), leaving the buf empty. */
+char *buf_detach(struct buf *b);
+
+/* Replaces the contents with a formatted message; for error reporting, where
+ * a truncated message is better than none. NULL b is allowed (no-op). */
+void buf_setf(struct buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+static inline struct slice slice_of(const char *s)
+{
+    struct slice v = {s, 0};
+    while (s && s[v.len])
+        v.len++;
+    return v;
+}
+
+#endif

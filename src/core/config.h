@@ -1,0 +1,111 @@
+/* Configuration: typed key table over libyaml, file:line errors, several
+ * files merged in order, environment overrides for secrets.
+ *
+ * Lifecycle: config_init() fills defaults; config_load() applies each file
+ * in order on top (scalars and maps merge key by key, lists are replaced),
+ * then the environment, then validates the whole; config_release() frees. */
+#ifndef INV_CONFIG_H
+#define INV_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+
+#define CONFIG_VERSION "v1alpha1"
+#define CONFIG_MAX_FILE_BYTES (4 * 1024 * 1024)
+
+/* Where a value came from, for errors reported after parsing. */
+struct config_pos {
+    const char *file; /* points into config.files; NULL for defaults/env */
+    int line;         /* 1-based; 0 when unknown */
+};
+
+/* worker.queues: name -> priority (asynq's queue priority map). */
+struct config_queue {
+    char *name;
+    int priority; /* 1..1000 */
+    struct config_pos pos;
+};
+
+/* scheduler.jobs[] */
+struct config_job {
+    char *name;    /* task type, required */
+    char *spec;    /* cron spec or @every/@hourly..., required */
+    char *desc;    /* optional */
+    char *payload; /* optional JSON or YAML text, as written */
+    char *queue;   /* optional; defaults to scheduler.default_queue */
+    struct config_pos pos; /* position of the job's mapping */
+    struct config_pos spec_pos;
+    struct config_pos payload_pos;
+};
+
+struct config {
+    char *version; /* must be CONFIG_VERSION when given */
+    bool debug;
+
+    struct {
+        enum log_level level;   /* default info (debug when `debug: true`) */
+        enum log_format format; /* default text */
+        bool level_set;         /* logging.level was given in a file (so
+                                 * `debug: true` must not override it) */
+    } logging;
+
+    struct {
+        char *endpoint; /* host:port, default 127.0.0.1:6379 */
+        char *username; /* optional (ACL) */
+        char *password; /* optional; secret */
+        int db;         /* 0..1023, default 0 */
+        int64_t connect_timeout_ms; /* default 5s */
+    } redis;
+
+    struct {
+        char *dsn;           /* libpq URI or key=value; secret */
+        char *migration_dir; /* NULL: migrations compiled into the binary */
+        int64_t connect_timeout_ms; /* default 5s */
+    } database;
+
+    struct {
+        int concurrency; /* 0 = number of CPUs; else 1..10000 */
+        struct config_queue *queues; /* default: {default: 1} */
+        size_t nqueues;
+        bool strict_priority;
+        struct {
+            char *address; /* default 127.0.0.1:6080 */
+            char *path;    /* default /metrics */
+        } metrics;
+    } worker;
+
+    struct {
+        char *default_queue; /* default "default" */
+        struct config_job *jobs;
+        size_t njobs;
+    } scheduler;
+
+    char **files; /* the files loaded, in order (owned) */
+    size_t nfiles;
+};
+
+/* Fills defaults. Never fails. */
+void config_init(struct config *cfg);
+/* Frees everything config_init/config_load allocated. */
+void config_release(struct config *cfg);
+
+/* Loads `paths` in order on top of the current contents, then applies the
+ * environment (DATABASE_URI, REDIS_ENDPOINT, REDIS_PASSWORD), then validates.
+ * On error returns -1 and writes one line "file:line: message" to err
+ * (or "config: message" / "env NAME: message" when no file is involved). */
+int config_load(struct config *cfg, const char *const *paths, size_t npaths,
+                struct buf *err) MUSTCHECK;
+
+/* Same, from a string (for tests and fuzzing); `name` labels errors. */
+int config_load_string(struct config *cfg, const char *name, const char *text, size_t len,
+                       struct buf *err) MUSTCHECK;
+
+/* Applies environment overrides and validates; called by config_load. Use
+ * directly when no file is given. */
+int config_finish(struct config *cfg, struct buf *err) MUSTCHECK;
+
+#endif

@@ -1,0 +1,188 @@
+/* Small pure helpers shared by every module. */
+#include "core/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (!s || !*s || isspace((unsigned char)*s))
+        return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int parse_int(const char *s, int min, int max, int *out)
+{
+    int64_t v;
+    if (parse_int64(s, min, max, &v) < 0)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static const struct {
+    const char *name;
+    double ms;
+} units[] = {
+    {"ns", 1e-6}, {"us", 1e-3}, {"\xc2\xb5s", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 60e3}, {"h", 3600e3},
+};
+
+int duration_parse(const char *s, int64_t *ms)
+{
+    if (!s || !*s)
+        return -1;
+    if (strcmp(s, "0") == 0) {
+        *ms = 0;
+        return 0;
+    }
+    double total = 0;
+    const char *p = s;
+    while (*p) {
+        if (!isdigit((unsigned char)*p) && *p != '.')
+            return -1;
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (errno || end == p || v < 0)
+            return -1;
+        p = end;
+        size_t best = 0, bestlen = 0;
+        for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+            size_t l = strlen(units[i].name);
+            if (strncmp(p, units[i].name, l) == 0 && l > bestlen) {
+                best = i;
+                bestlen = l;
+            }
+        }
+        if (!bestlen)
+            return -1;
+        total += v * units[best].ms;
+        p += bestlen;
+        if (total > 9.2e15) /* ~290,000 years, far past any sane setting */
+            return -1;
+    }
+    *ms = (int64_t)total;
+    return 0;
+}
+
+void duration_format(int64_t ms, char *out, size_t n)
+{
+    if (ms == 0) {
+        snprintf(out, n, "0s");
+        return;
+    }
+    const char *sign = "";
+    if (ms < 0) {
+        sign = "-";
+        ms = -ms;
+    }
+    if (ms < 1000) {
+        snprintf(out, n, "%s%" PRId64 "ms", sign, ms);
+        return;
+    }
+    int64_t h = ms / 3600000, m = ms / 60000 % 60, s = ms / 1000 % 60, frac = ms % 1000;
+    char sec[32];
+    if (frac) {
+        snprintf(sec, sizeof(sec), "%" PRId64 ".%03" PRId64, s, frac);
+        size_t l = strlen(sec);
+        while (sec[l - 1] == '0')
+            sec[--l] = '\0';
+    } else {
+        snprintf(sec, sizeof(sec), "%" PRId64, s);
+    }
+    if (h)
+        snprintf(out, n, "%s%" PRId64 "h%" PRId64 "m%ss", sign, h, m, sec);
+    else if (m)
+        snprintf(out, n, "%s%" PRId64 "m%ss", sign, m, sec);
+    else
+        snprintf(out, n, "%s%ss", sign, sec);
+}
+
+int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void time_format_go(int64_t unix_us, char *out, size_t n)
+{
+    time_t secs = (time_t)(unix_us / 1000000);
+    int64_t us = unix_us % 1000000;
+    if (us < 0) {
+        us += 1000000;
+        secs--;
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char base[32], frac[16] = "";
+    strftime(base, sizeof(base), "%Y-%m-%d %H:%M:%S", &tm);
+    if (us) {
+        snprintf(frac, sizeof(frac), ".%06" PRId64, us);
+        size_t l = strlen(frac);
+        while (frac[l - 1] == '0')
+            frac[--l] = '\0';
+    }
+    snprintf(out, n, "%s%s +0000 UTC", base, frac);
+}
+
+bool is_safe_name(const char *s, size_t max)
+{
+    size_t n = 0;
+    if (!s || !*s)
+        return false;
+    for (; s[n]; n++) {
+        unsigned char c = (unsigned char)s[n];
+        if (n >= max || !(isalnum(c) || c == '_' || c == '.' || c == ':' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+char *str_trim(char *s)
+{
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    size_t i = 0;
+    while (isspace((unsigned char)s[i]))
+        i++;
+    if (i)
+        memmove(s, s + i, n - i + 1);
+    return s;
+}

@@ -1,0 +1,39 @@
+/* Small pure helpers: number and duration parsing, time formatting. */
+#ifndef INV_UTIL_H
+#define INV_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core/xalloc.h"
+
+/* Parses a whole decimal integer within [min, max]; 0 or -1. */
+int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out) MUSTCHECK;
+int parse_int(const char *s, int min, int max, int *out) MUSTCHECK;
+/* "true/false/yes/no/on/off/1/0" (YAML 1.1 booleans as people write them). */
+int parse_bool(const char *s, bool *out) MUSTCHECK;
+
+/* Go-style durations: "300ms", "30s", "1h30m", "2h45m10.5s"; units ns, us
+ * (µs), ms, s, m, h; a bare "0" is zero. Result in milliseconds, >= 0.
+ * Fractions below a millisecond are truncated. */
+int duration_parse(const char *s, int64_t *ms) MUSTCHECK;
+/* Formats like Go's time.Duration.String(): "1h7m40.951s", "30m0s", "0s". */
+void duration_format(int64_t ms, char *out, size_t n);
+
+/* Wall clock in milliseconds / monotonic clock in milliseconds. */
+int64_t now_ms(void);
+int64_t mono_ms(void);
+
+/* "2024-06-03 09:41:03.675529 +0000 UTC" (Go's time.Time.String() in UTC)
+ * from Unix microseconds; trailing zeros of the fraction are dropped. */
+void time_format_go(int64_t unix_us, char *out, size_t n);
+
+/* True if s is a non-empty string of [A-Za-z0-9_.:-] at most max long. */
+bool is_safe_name(const char *s, size_t max);
+
+/* Trims ASCII whitespace at both ends in place; returns s. */
+char *str_trim(char *s);
+
+#endif
