@@ -12,7 +12,7 @@ VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 COMMIT   := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 CC       ?= cc
-PKGS     := libpq hiredis jansson yaml-0.1
+PKGS     := libpq hiredis jansson yaml-0.1 libmicrohttpd libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -45,31 +45,41 @@ MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 .PHONY: all clean test unit integration demo lint format fuzz bootstrap
 all: $(BIN)
 
+# V=1 shows full command lines.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 $(BIN): $(O)/src/main.o $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@[ "$(V)" = 1 ] || echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@[ "$(V)" = 1 ] || echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # Migrations are compiled into the binary so an installed binary needs no
 # source tree (database.migration_dir overrides).
 $(O)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c17 -Wall -Wextra -Werror -O1 -o $@ $<
+	$(Q)$(CC) -std=c17 -Wall -Wextra -Werror -O1 -o $@ $<
 
 $(O)/gen/migrations_data.c: $(O)/tools/embed $(MIGRATIONS) Makefile
 	@mkdir -p $(dir $@)
-	$(O)/tools/embed $@ $(MIGRATIONS)
+	$(Q)$(O)/tools/embed $@ $(MIGRATIONS)
 
 $(O)/gen/migrations_data.o: $(O)/gen/migrations_data.c
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 # Unit tests link only the library objects (no main) plus cmocka.
 $(O)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB_OBJS) $(LDFLAGS) \
+	@[ "$(V)" = 1 ] || echo "  TEST    $@"
+	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB_OBJS) $(LDFLAGS) \
 		$(LDLIBS) $(shell pkg-config --libs cmocka)
 
 unit-bins: $(UNIT_BINS)

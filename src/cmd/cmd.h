@@ -10,6 +10,8 @@
 #include "core/table.h"
 
 extern const struct cli_cmd cmd_db_subs[];
+extern const struct cli_cmd cmd_queue_subs[];
+extern const struct cli_cmd cmd_task_subs[];
 
 int cmd_version(struct cli_ctx *ctx);
 int cmd_status(struct cli_ctx *ctx);
@@ -26,5 +28,10 @@ static inline enum out_format cmd_out(const struct cli_ctx *ctx)
 /* Loads configuration as the CLI does (files from --config or
  * INVENTORY_CONFIG, overrides from flags and env). Exit code. */
 int cmd_load_config(struct cli_ctx *ctx, struct config *cfg);
+
+/* Prints err as a failure and releases it; returns EXIT_FAIL. */
+int cmd_fail_err(struct buf *err);
+/* Reads and validates --queue; returns 0 or a usage exit code. */
+int cmd_queue_arg(struct cli_ctx *ctx, const char **q);
 
 #endif

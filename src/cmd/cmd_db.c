@@ -205,8 +205,8 @@ static int db_create(struct cli_ctx *ctx)
             rc = cli_fail(EXIT_USAGE, "%s: description too long", ctx->path);
             goto out;
         }
-    const char *dir = ctx->cfg->database.migration_dir ? ctx->cfg->database.migration_dir
-                                                       : "migrations";
+    const char *dir =
+        ctx->cfg->database.migration_dir ? ctx->cfg->database.migration_dir : "migrations";
     if (migrate_create(dir, buf_str(&words), &up, &down, &err) < 0) {
         rc = cli_fail(EXIT_FAIL, "%s", buf_str(&err));
         goto out;
@@ -222,21 +222,62 @@ out:
 
 const struct cli_cmd cmd_db_subs[] = {
     {"init", {"i"}, "initialize migration tables", NULL, NULL, db_init, NULL, CMD_DB, NULL},
-    {"migrate", {"m"}, "apply pending migrations", NULL, NULL, db_migrate, NULL, CMD_DB,
+    {"migrate",
+     {"m"},
+     "apply pending migrations",
+     NULL,
+     NULL,
+     db_migrate,
+     NULL,
+     CMD_DB,
      "Applies every pending migration in one transaction, as one group."},
-    {"rollback", {"r"}, "rollback last migration group", NULL, NULL, db_rollback, NULL, CMD_DB,
+    {"rollback",
+     {"r"},
+     "rollback last migration group",
+     NULL,
+     NULL,
+     db_rollback,
+     NULL,
+     CMD_DB,
      NULL},
-    {"lock", {"l"}, "lock migrations", NULL, NULL, db_lock, NULL, CMD_DB,
+    {"lock",
+     {"l"},
+     "lock migrations",
+     NULL,
+     NULL,
+     db_lock,
+     NULL,
+     CMD_DB,
      "While locked, 'db migrate' and 'db rollback' refuse to run."},
     {"unlock", {"u"}, "unlock migrations", NULL, NULL, db_unlock, NULL, CMD_DB, NULL},
-    {"create", {"c"}, "create a new migration", "<description words...>", NULL, db_create, NULL,
+    {"create",
+     {"c"},
+     "create a new migration",
+     "<description words...>",
+     NULL,
+     db_create,
+     NULL,
      CMD_CONFIG | CMD_ARGS,
      "Writes YYYYMMDDHHMMSS_<words>.up.sql and .down.sql into database.migration_dir\n"
      "(default ./migrations) and prints their paths."},
     {"status", {"s"}, "display migration status", NULL, NULL, db_status, NULL, CMD_DB, NULL},
-    {"applied", {"a"}, "display the list of applied migrations", NULL, NULL, db_applied, NULL,
-     CMD_DB, NULL},
-    {"pending", {"p"}, "display the list of pending migrations", NULL, NULL, db_pending, NULL,
-     CMD_DB, NULL},
+    {"applied",
+     {"a"},
+     "display the list of applied migrations",
+     NULL,
+     NULL,
+     db_applied,
+     NULL,
+     CMD_DB,
+     NULL},
+    {"pending",
+     {"p"},
+     "display the list of pending migrations",
+     NULL,
+     NULL,
+     db_pending,
+     NULL,
+     CMD_DB,
+     NULL},
     {NULL, {NULL}, NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };

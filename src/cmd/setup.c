@@ -101,8 +101,8 @@ static int setup(struct cli_ctx *ctx)
     buf_init(&err, 4096);
     if (f & CMD_DB) {
         PGconn *conn;
-        if (pg_connect(ctx->cfg->database.dsn, ctx->cfg->database.connect_timeout_ms, &conn,
-                       &err) < 0) {
+        if (pg_connect(ctx->cfg->database.dsn, ctx->cfg->database.connect_timeout_ms, &conn, &err) <
+            0) {
             rc = cli_fail(EXIT_FAIL, "%s", buf_str(&err));
             goto out;
         }

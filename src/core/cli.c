@@ -115,8 +115,8 @@ static void print_help(FILE *out, const char *path, const struct cli_cmd *cmd)
         for (const struct cli_cmd *c = cmd->subs; c->name; c++) {
             char names[64];
             int n = snprintf(names, sizeof(names), "%s", c->name);
-            for (size_t i = 0; i < ARRAY_SIZE(c->aliases) && c->aliases[i] && n > 0 &&
-                               (size_t)n < sizeof(names);
+            for (size_t i = 0;
+                 i < ARRAY_SIZE(c->aliases) && c->aliases[i] && n > 0 && (size_t)n < sizeof(names);
                  i++)
                 n += snprintf(names + n, sizeof(names) - (size_t)n, ", %s", c->aliases[i]);
             fprintf(out, "  %-22s %s\n", names, c->summary);
@@ -134,16 +134,22 @@ static void print_help(FILE *out, const char *path, const struct cli_cmd *cmd)
         fprintf(out, "\nRun '%s <command> --help' for more about a command.\n", path);
 }
 
-static struct cli_value *find_val(const struct cli_ctx *ctx, const char *name, bool by_short,
-                                  char shortname)
+/* The command's own options come last in vals and shadow globals. */
+static struct cli_value *find_val(const struct cli_ctx *ctx, const char *name)
 {
-    /* The command's own options shadow globals of the same name. */
     for (size_t i = ctx->nvals; i-- > 0;) {
         const struct cli_opt *o = ctx->vals[i].opt;
-        if (by_short ? (o->shortname && o->shortname == shortname)
-                     : (strcmp(o->name, name) == 0 || (o->alias && strcmp(o->alias, name) == 0)))
+        if (strcmp(o->name, name) == 0 || (o->alias && strcmp(o->alias, name) == 0))
             return &ctx->vals[i];
     }
+    return NULL;
+}
+
+static struct cli_value *find_short(const struct cli_ctx *ctx, char shortname)
+{
+    for (size_t i = ctx->nvals; i-- > 0;)
+        if (ctx->vals[i].opt->shortname == shortname)
+            return &ctx->vals[i];
     return NULL;
 }
 
@@ -157,7 +163,8 @@ static int set_value(struct cli_ctx *ctx, struct cli_value *v, const char *text,
         return 0;
     case OPT_INT:
         if (parse_int64(text, o->min, o->max, &v->num) < 0)
-            return cli_fail(EXIT_USAGE, "%s: option %s: expected an integer in %lld..%lld, got \"%s\"",
+            return cli_fail(EXIT_USAGE,
+                            "%s: option %s: expected an integer in %lld..%lld, got \"%s\"",
                             ctx->path, given, (long long)o->min, (long long)o->max, text);
         break;
     case OPT_DURATION:
@@ -242,12 +249,12 @@ int cli_main(const struct cli_cmd *root, const struct cli_hooks *hooks, int argc
                 memcpy(name, a + 2, l);
                 name[l] = '\0';
                 inl = eq ? eq + 1 : NULL;
-                v = find_val(&ctx, name, false, 0);
+                v = find_val(&ctx, name);
                 snprintf(given, sizeof(given), "--%s", name);
             } else {
                 if (a[2]) /* -ojson */
                     inl = a + 2;
-                v = find_val(&ctx, NULL, true, a[1]);
+                v = find_short(&ctx, a[1]);
                 snprintf(given, sizeof(given), "-%c", a[1]);
             }
             if (!v) {
@@ -329,31 +336,31 @@ out:
 
 bool cli_isset(const struct cli_ctx *ctx, const char *name)
 {
-    struct cli_value *v = find_val(ctx, name, false, 0);
+    struct cli_value *v = find_val(ctx, name);
     return v && v->set;
 }
 
 const char *cli_str(const struct cli_ctx *ctx, const char *name)
 {
-    struct cli_value *v = find_val(ctx, name, false, 0);
+    struct cli_value *v = find_val(ctx, name);
     return v ? v->str : NULL;
 }
 
 int64_t cli_int(const struct cli_ctx *ctx, const char *name)
 {
-    struct cli_value *v = find_val(ctx, name, false, 0);
+    struct cli_value *v = find_val(ctx, name);
     return v ? v->num : 0;
 }
 
 bool cli_flag(const struct cli_ctx *ctx, const char *name)
 {
-    struct cli_value *v = find_val(ctx, name, false, 0);
+    struct cli_value *v = find_val(ctx, name);
     return v && v->set && v->num;
 }
 
 size_t cli_list(const struct cli_ctx *ctx, const char *name, const char *const **out)
 {
-    struct cli_value *v = find_val(ctx, name, false, 0);
+    struct cli_value *v = find_val(ctx, name);
     *out = v ? v->list : NULL;
     return v ? v->nlist : 0;
 }

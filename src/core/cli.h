@@ -37,9 +37,9 @@ struct cli_opt {
 
 /* Flags telling the dispatcher what to prepare before the handler runs. */
 #define CMD_CONFIG 0x1u /* load configuration */
-#define CMD_DB 0x2u     /* connect to PostgreSQL (implies CMD_CONFIG) */
-#define CMD_REDIS 0x4u  /* connect to Redis (implies CMD_CONFIG) */
-#define CMD_ARGS 0x8u   /* accepts positional arguments */
+#define CMD_DB     0x2u /* connect to PostgreSQL (implies CMD_CONFIG) */
+#define CMD_REDIS  0x4u /* connect to Redis (implies CMD_CONFIG) */
+#define CMD_ARGS   0x8u /* accepts positional arguments */
 
 struct cli_ctx;
 
@@ -47,7 +47,7 @@ struct cli_cmd {
     const char *name;
     const char *aliases[4]; /* NULL-terminated */
     const char *summary;
-    const char *args; /* positional usage text, with CMD_ARGS */
+    const char *args;           /* positional usage text, with CMD_ARGS */
     const struct cli_opt *opts; /* terminated by a row with name NULL */
     int (*run)(struct cli_ctx *ctx);
     const struct cli_cmd *subs; /* terminated by a row with name NULL */
@@ -75,10 +75,10 @@ struct cli_ctx {
     char **argv;
     struct cli_value *vals; /* global options first, then the command's */
     size_t nvals;
-    int out_format; /* enum out_format */
-    struct config *cfg;      /* set when cmd->flags has CMD_CONFIG */
-    void *db;                /* PGconn *, with CMD_DB */
-    void *redis;             /* redisContext *, with CMD_REDIS */
+    int out_format;     /* enum out_format */
+    struct config *cfg; /* set when cmd->flags has CMD_CONFIG */
+    void *db;           /* PGconn *, with CMD_DB */
+    void *redis;        /* redisContext *, with CMD_REDIS */
 };
 
 /* Hooks the program supplies: prepare resources for ctx->cmd->flags (return

@@ -14,7 +14,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 
-#define CONFIG_VERSION "v1alpha1"
+#define CONFIG_VERSION        "v1alpha1"
 #define CONFIG_MAX_FILE_BYTES (4 * 1024 * 1024)
 
 /* Where a value came from, for errors reported after parsing. */
@@ -32,11 +32,11 @@ struct config_queue {
 
 /* scheduler.jobs[] */
 struct config_job {
-    char *name;    /* task type, required */
-    char *spec;    /* cron spec or @every/@hourly..., required */
-    char *desc;    /* optional */
-    char *payload; /* optional JSON or YAML text, as written */
-    char *queue;   /* optional; defaults to scheduler.default_queue */
+    char *name;            /* task type, required */
+    char *spec;            /* cron spec or @every/@hourly..., required */
+    char *desc;            /* optional */
+    char *payload;         /* optional JSON or YAML text, as written */
+    char *queue;           /* optional; defaults to scheduler.default_queue */
     struct config_pos pos; /* position of the job's mapping */
     struct config_pos spec_pos;
     struct config_pos payload_pos;
@@ -54,21 +54,21 @@ struct config {
     } logging;
 
     struct {
-        char *endpoint; /* host:port, default 127.0.0.1:6379 */
-        char *username; /* optional (ACL) */
-        char *password; /* optional; secret */
-        int db;         /* 0..1023, default 0 */
+        char *endpoint;             /* host:port, default 127.0.0.1:6379 */
+        char *username;             /* optional (ACL) */
+        char *password;             /* optional; secret */
+        int db;                     /* 0..1023, default 0 */
         int64_t connect_timeout_ms; /* default 5s */
     } redis;
 
     struct {
-        char *dsn;           /* libpq URI or key=value; secret */
-        char *migration_dir; /* NULL: migrations compiled into the binary */
+        char *dsn;                  /* libpq URI or key=value; secret */
+        char *migration_dir;        /* NULL: migrations compiled into the binary */
         int64_t connect_timeout_ms; /* default 5s */
     } database;
 
     struct {
-        int concurrency; /* 0 = number of CPUs; else 1..10000 */
+        int concurrency;             /* 0 = number of CPUs; else 1..10000 */
         struct config_queue *queues; /* default: {default: 1} */
         size_t nqueues;
         bool strict_priority;

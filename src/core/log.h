@@ -23,9 +23,9 @@ struct log_field {
     double d;
 };
 
-#define LF_STR(k, v) ((struct log_field){.key = (k), .type = LF_T_STR, .s = (v)})
-#define LF_INT(k, v) ((struct log_field){.key = (k), .type = LF_T_INT, .i = (long long)(v)})
-#define LF_DBL(k, v) ((struct log_field){.key = (k), .type = LF_T_DBL, .d = (double)(v)})
+#define LF_STR(k, v)  ((struct log_field){.key = (k), .type = LF_T_STR, .s = (v)})
+#define LF_INT(k, v)  ((struct log_field){.key = (k), .type = LF_T_INT, .i = (long long)(v)})
+#define LF_DBL(k, v)  ((struct log_field){.key = (k), .type = LF_T_DBL, .d = (double)(v)})
 #define LF_BOOL(k, v) ((struct log_field){.key = (k), .type = LF_T_BOOL, .i = !!(v)})
 
 extern enum log_level log_min_level;
@@ -46,12 +46,12 @@ void log_write(enum log_level level, const char *msg, const struct log_field *fi
 #define LOG_AT(lvl, msg, ...)                                                                      \
     do {                                                                                           \
         if ((lvl) >= log_min_level)                                                                \
-            log_write((lvl), (msg), (const struct log_field[]){__VA_ARGS__ __VA_OPT__(, ){0}});   \
+            log_write((lvl), (msg), (const struct log_field[]){__VA_ARGS__ __VA_OPT__(, ){0}});    \
     } while (0)
 
 #define log_debug(msg, ...) LOG_AT(LOG_DEBUG, msg __VA_OPT__(, ) __VA_ARGS__)
-#define log_info(msg, ...) LOG_AT(LOG_INFO, msg __VA_OPT__(, ) __VA_ARGS__)
-#define log_warn(msg, ...) LOG_AT(LOG_WARN, msg __VA_OPT__(, ) __VA_ARGS__)
+#define log_info(msg, ...)  LOG_AT(LOG_INFO, msg __VA_OPT__(, ) __VA_ARGS__)
+#define log_warn(msg, ...)  LOG_AT(LOG_WARN, msg __VA_OPT__(, ) __VA_ARGS__)
 #define log_error(msg, ...) LOG_AT(LOG_ERROR, msg __VA_OPT__(, ) __VA_ARGS__)
 
 #endif

@@ -55,10 +55,12 @@ int rds_connect(const struct rds_opts *o, redisContext **out, struct buf *err)
     int port;
     *out = NULL;
     if (rds_parse_endpoint(o->endpoint, host, sizeof(host), &port) < 0) {
-        buf_setf(err, "invalid redis endpoint \"%s\" (want host:port)", o->endpoint ? o->endpoint : "");
+        buf_setf(err, "invalid redis endpoint \"%s\" (want host:port)",
+                 o->endpoint ? o->endpoint : "");
         return -1;
     }
-    struct timeval tv = {(time_t)(o->timeout_ms / 1000), (suseconds_t)(o->timeout_ms % 1000) * 1000};
+    struct timeval tv = {(time_t)(o->timeout_ms / 1000),
+                         (suseconds_t)(o->timeout_ms % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout(host, port, tv);
     if (!c || c->err) {
         buf_setf(err, "cannot connect to redis at %s: %s", o->endpoint,

@@ -52,7 +52,8 @@ static const struct {
     const char *name;
     double ms;
 } units[] = {
-    {"ns", 1e-6}, {"us", 1e-3}, {"\xc2\xb5s", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 60e3}, {"h", 3600e3},
+    {"ns", 1e-6}, {"us", 1e-3}, {"\xc2\xb5s", 1e-3}, {"ms", 1},
+    {"s", 1e3},   {"m", 60e3},  {"h", 3600e3},
 };
 
 int duration_parse(const char *s, int64_t *ms)

@@ -4,9 +4,9 @@
 
 #include <stddef.h>
 
-#define MUSTCHECK __attribute__((warn_unused_result))
+#define MUSTCHECK         __attribute__((warn_unused_result))
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ARRAY_SIZE(a)     (sizeof(a) / sizeof((a)[0]))
 
 /* All return memory the caller owns (free()); none returns NULL. */
 void *xmalloc(size_t n);

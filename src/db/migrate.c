@@ -12,14 +12,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/util.h"
 #include "db/embedded.h"
 #include "db/pg.h"
 
 #define MIGRATION_MAX_BYTES (16 * 1024 * 1024)
-#define NAME_DIGITS 14
+#define NAME_DIGITS         14
 /* Advisory lock key: the bytes of "inventor"; one key for every migrator. */
-#define LOCK_SQL "SELECT pg_advisory_xact_lock(7596559226395406450)"
+#define LOCK_SQL   "SELECT pg_advisory_xact_lock(7596559226395406450)"
 #define LOCK_TABLE "bun_migrations"
 
 void migrate_group_init(struct migration_group *g)
@@ -106,7 +107,8 @@ static int add_file(struct migration_set *set, const char *file, const char *dat
     char name[NAME_DIGITS + 1], comment[256];
     int up = parse_file_name(file, name, comment, sizeof(comment));
     if (up < 0) {
-        buf_setf(err, "%s: not a migration file name (want YYYYMMDDHHMMSS_comment.up.sql or .down.sql)",
+        buf_setf(err,
+                 "%s: not a migration file name (want YYYYMMDDHHMMSS_comment.up.sql or .down.sql)",
                  file);
         return -1;
     }
@@ -348,8 +350,7 @@ static int run_sql(PGconn *db, const char *label, const char *sql, struct buf *e
     return 0;
 }
 
-int migrate_apply(PGconn *db, struct migration_set *set, struct migration_group *g,
-                  struct buf *err)
+int migrate_apply(PGconn *db, struct migration_set *set, struct migration_group *g, struct buf *err)
 {
     g->id = 0;
     buf_reset(&g->names);
@@ -357,8 +358,8 @@ int migrate_apply(PGconn *db, struct migration_set *set, struct migration_group 
         return -1;
     if (load_status(db, set, err) < 0 || check_unlocked(db, err) < 0)
         goto fail;
-    PGresult *res = pg_exec(db, "SELECT coalesce(max(group_id), 0) + 1 FROM bun_migrations", 0,
-                            NULL, err);
+    PGresult *res =
+        pg_exec(db, "SELECT coalesce(max(group_id), 0) + 1 FROM bun_migrations", 0, NULL, err);
     if (!res)
         goto fail;
     int64_t group = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -374,12 +375,14 @@ int migrate_apply(PGconn *db, struct migration_set *set, struct migration_group 
             buf_setf(err, "%s: no up migration for %s_%s", m->down_file, m->name, m->comment);
             goto fail;
         }
+        log_debug("applying migration", LF_STR("file", m->up_file), LF_INT("group", group));
         if (run_sql(db, m->up_file, m->up, err) < 0)
             goto fail;
         const char *params[2] = {m->name, gid};
-        if (pg_run(db, "INSERT INTO bun_migrations (name, group_id, migrated_at)"
-                   " VALUES ($1, $2, clock_timestamp())", 2, params,
-                   err) < 0)
+        if (pg_run(db,
+                   "INSERT INTO bun_migrations (name, group_id, migrated_at)"
+                   " VALUES ($1, $2, clock_timestamp())",
+                   2, params, err) < 0)
             goto fail;
         group_add_name(g, m);
         applied++;
@@ -426,6 +429,7 @@ int migrate_rollback(PGconn *db, struct migration_set *set, struct migration_gro
                      m->comment, (long long)last);
             goto fail;
         }
+        log_debug("rolling back migration", LF_STR("file", m->down_file), LF_INT("group", last));
         if (run_sql(db, m->down_file, m->down, err) < 0)
             goto fail;
         char id[24];
@@ -520,10 +524,11 @@ static int write_new(const char *path, const char *text, struct buf *err)
     }
     size_t len = strlen(text);
     ssize_t w = write(fd, text, len);
-    if (w < 0 || (size_t)w != len || close(fd) < 0) {
-        buf_setf(err, "%s: write failed: %s", path, strerror(errno));
-        if (w >= 0)
-            close(fd);
+    int werr = w < 0 ? errno : ((size_t)w != len ? EIO : 0);
+    if (close(fd) < 0 && !werr)
+        werr = errno;
+    if (werr) {
+        buf_setf(err, "%s: write failed: %s", path, strerror(werr));
         unlink(path);
         return -1;
     }

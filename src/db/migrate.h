@@ -34,8 +34,8 @@ struct migration_set {
 };
 
 struct migration_group {
-    int64_t id;        /* 0: nothing happened */
-    struct buf names;  /* "20240530112949_add_gardener_project, ..." */
+    int64_t id;       /* 0: nothing happened */
+    struct buf names; /* "20240530112949_add_gardener_project, ..." */
 };
 
 /* Loads migration files from `dir`, or the ones compiled into the binary when

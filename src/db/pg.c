@@ -53,7 +53,7 @@ int pg_connect(const char *dsn, int64_t connect_timeout_ms, PGconn **out, struct
     snprintf(timeout, sizeof(timeout), "%lld", (long long)((connect_timeout_ms + 999) / 1000));
     /* Later keywords override the expanded DSN: the configured timeout wins,
      * so a DSN without one can never hang for the OS default. */
-    const char *const keys[] = {"dbname", "connect_timeout", "application_name",
+    const char *const keys[] = {"dbname",     "connect_timeout", "application_name",
                                 "keepalives", "keepalives_idle", NULL};
     const char *const vals[] = {dsn, timeout, "inventory", "1", "30", NULL};
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
@@ -90,8 +90,7 @@ PGresult *pg_exec(PGconn *conn, const char *sql, int nparams, const char *const 
     return NULL;
 }
 
-int pg_run(PGconn *conn, const char *sql, int nparams, const char *const *params,
-           struct buf *err)
+int pg_run(PGconn *conn, const char *sql, int nparams, const char *const *params, struct buf *err)
 {
     PGresult *res = pg_exec(conn, sql, nparams, params, err);
     if (!res)

@@ -12,7 +12,8 @@
  * requires) and application_name "inventory". On failure returns -1 with a
  * one-line reason in err; never prints the password. *out owned by caller
  * (PQfinish). */
-int pg_connect(const char *dsn, int64_t connect_timeout_ms, PGconn **out, struct buf *err) MUSTCHECK;
+int pg_connect(const char *dsn, int64_t connect_timeout_ms, PGconn **out,
+               struct buf *err) MUSTCHECK;
 
 /* Copies libpq's message for conn/res into err as one line (newlines and
  * tabs folded), prefixed by `what` when non-NULL. */

@@ -68,7 +68,7 @@ static int run(int argc, const char **argv)
 #define RUN(...)                                                                                   \
     ({                                                                                             \
         const char *av[] = {"inventory", __VA_ARGS__};                                             \
-        run((int)(sizeof(av) / sizeof(av[0])), av);                                               \
+        run((int)(sizeof(av) / sizeof(av[0])), av);                                                \
     })
 
 static void test_resolution_and_defaults(void **state)
