@@ -4,16 +4,25 @@
 
 static const struct cli_cmd root_subs[] = {
     {"db", {"database"}, "database operations", NULL, NULL, NULL, cmd_db_subs, 0, NULL},
-    {"status", {"st"}, "check configuration, database, migrations and redis", NULL, NULL,
-     cmd_status, NULL, CMD_CONFIG,
+    {"queue", {"q"}, "queue operations", NULL, NULL, NULL, cmd_queue_subs, 0, NULL},
+    {"task", {"t"}, "task operations", NULL, NULL, NULL, cmd_task_subs, 0, NULL},
+    {"status",
+     {"st"},
+     "check configuration, database, migrations and redis",
+     NULL,
+     NULL,
+     cmd_status,
+     NULL,
+     CMD_CONFIG,
      "Exits 0 when the database is reachable and migrated and redis answers, 1 otherwise."},
     {"version", {"v"}, "print version and commit", NULL, NULL, cmd_version, NULL, 0, NULL},
     {NULL, {NULL}, NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };
 
 static const struct cli_cmd root = {
-    "inventory", {NULL}, "command-line tool for managing the inventory", NULL, NULL, NULL,
-    root_subs, 0, NULL,
+    "inventory", {NULL}, "command-line tool for managing the inventory",
+    NULL,        NULL,   NULL,
+    root_subs,   0,      NULL,
 };
 
 int main(int argc, char **argv)
