@@ -1,9 +1,12 @@
 /* inventory: one executable, many roles. The command tree below is the CLI
  * contract of the operations guide; each group's table lives in src/cmd/. */
+#include <signal.h>
+
 #include "cmd/cmd.h"
 
 static const struct cli_cmd root_subs[] = {
     {"db", {"database"}, "database operations", NULL, NULL, NULL, cmd_db_subs, 0, NULL},
+    {"worker", {"w"}, "worker operations", NULL, NULL, NULL, cmd_worker_subs, 0, NULL},
     {"queue", {"q"}, "queue operations", NULL, NULL, NULL, cmd_queue_subs, 0, NULL},
     {"task", {"t"}, "task operations", NULL, NULL, NULL, cmd_task_subs, 0, NULL},
     {"status",
@@ -27,5 +30,7 @@ static const struct cli_cmd root = {
 
 int main(int argc, char **argv)
 {
+    /* A peer closing a socket must be an error return, not a dead process. */
+    signal(SIGPIPE, SIG_IGN);
     return cli_main(&root, &cmd_hooks, argc, argv);
 }

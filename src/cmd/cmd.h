@@ -3,6 +3,7 @@
 #ifndef INV_CMD_H
 #define INV_CMD_H
 
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "core/cli.h"
@@ -12,6 +13,7 @@
 extern const struct cli_cmd cmd_db_subs[];
 extern const struct cli_cmd cmd_queue_subs[];
 extern const struct cli_cmd cmd_task_subs[];
+extern const struct cli_cmd cmd_worker_subs[];
 
 int cmd_version(struct cli_ctx *ctx);
 int cmd_status(struct cli_ctx *ctx);
@@ -28,6 +30,9 @@ static inline enum out_format cmd_out(const struct cli_ctx *ctx)
 /* Loads configuration as the CLI does (files from --config or
  * INVENTORY_CONFIG, overrides from flags and env). Exit code. */
 int cmd_load_config(struct cli_ctx *ctx, struct config *cfg);
+
+/* Installs SIGTERM/SIGINT handlers; returns the flag they set. */
+atomic_bool *cmd_stop_on_signals(void);
 
 /* Prints err as a failure and releases it; returns EXIT_FAIL. */
 int cmd_fail_err(struct buf *err);

@@ -38,6 +38,7 @@
 
 #define SECOND 1000
 #define MINUTE (60 * SECOND)
+#define HOUR   (60LL * MINUTE)
 
 /* ---- node tree --------------------------------------------------------- */
 
@@ -529,6 +530,18 @@ static const struct key keys[] = {
     KEY("worker.concurrency", T_INT, worker.concurrency, .min = 0, .max = 10000, .def = 0),
     KEY("worker.queues", T_QUEUES, worker.queues),
     KEY("worker.strict_priority", T_BOOL, worker.strict_priority, .def = false),
+    KEY("worker.shutdown_timeout", T_DURATION, worker.shutdown_timeout_ms, .min = 0, .max = HOUR,
+        .def = 8 * SECOND),
+    KEY("worker.lease_duration", T_DURATION, worker.lease_ms, .min = SECOND, .max = 10 * MINUTE,
+        .def = 10 * SECOND),
+    KEY("worker.retry_base_delay", T_DURATION, worker.retry_base_delay_ms, .min = 10, .max = HOUR,
+        .def = SECOND),
+    KEY("worker.retry_max_delay", T_DURATION, worker.retry_max_delay_ms, .min = 10,
+        .max = 30 * 24 * HOUR, .def = HOUR),
+    KEY("worker.archive_max_size", T_INT, worker.archive_max_size, .min = 1, .max = 10000000,
+        .def = 10000),
+    KEY("worker.archive_max_age", T_DURATION, worker.archive_max_age_ms, .min = MINUTE,
+        .max = 3650 * 24 * HOUR, .def = 90 * 24 * HOUR),
     KEY("worker.metrics.address", T_STRING, worker.metrics.address, .def_s = "127.0.0.1:6080",
         .check = check_listen),
     KEY("worker.metrics.path", T_STRING, worker.metrics.path, .def_s = "/metrics",

@@ -72,6 +72,12 @@ struct config {
         struct config_queue *queues; /* default: {default: 1} */
         size_t nqueues;
         bool strict_priority;
+        int64_t shutdown_timeout_ms; /* default 8s: running tasks get this long on SIGTERM */
+        int64_t lease_ms;            /* default 10s: a dead worker's tasks return after this */
+        int64_t retry_base_delay_ms; /* default 1s: first retry delay, doubled per retry */
+        int64_t retry_max_delay_ms;  /* default 1h: cap of the retry delay */
+        int archive_max_size;        /* default 10000 archived tasks per queue */
+        int64_t archive_max_age_ms;  /* default 90 days */
         struct {
             char *address; /* default 127.0.0.1:6080 */
             char *path;    /* default /metrics */

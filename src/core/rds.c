@@ -3,7 +3,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "core/log.h"
 #include "core/util.h"
 
 int rds_parse_endpoint(const char *endpoint, char *host, size_t n, int *port)
@@ -109,4 +111,58 @@ fail:
         freeReplyObject(r);
     redisFree(c);
     return -1;
+}
+
+void rds_conn_init(struct rds_conn *rc, const struct rds_opts *o, const char *who)
+{
+    memset(rc, 0, sizeof(*rc));
+    rc->opts = *o;
+    rc->who = who;
+}
+
+redisContext *rds_conn_get(struct rds_conn *rc, atomic_bool *stop)
+{
+    struct buf err;
+    buf_init(&err, 1024);
+    while (!rc->c && !(stop && atomic_load(stop))) {
+        if (rds_connect(&rc->opts, &rc->c, &err) == 0) {
+            if (rc->failures)
+                log_info("redis connection restored", LF_STR("role", rc->who),
+                         LF_STR("endpoint", rc->opts.endpoint), LF_INT("attempts", rc->failures));
+            rc->failures = 0;
+            if (rc->read_timeout_ms) {
+                int64_t t = rc->read_timeout_ms > 0 ? rc->read_timeout_ms : 0;
+                struct timeval tv = {(time_t)(t / 1000), (suseconds_t)(t % 1000) * 1000};
+                if (redisSetTimeout(rc->c, tv) != REDIS_OK)
+                    rds_conn_broken(rc);
+            }
+            break;
+        }
+        if (rc->failures++ == 0)
+            log_warn("redis unavailable, retrying", LF_STR("role", rc->who),
+                     LF_STR("error", buf_str(&err)));
+        int64_t delay = 100;
+        for (int i = 1; i < rc->failures && delay < 5000; i++)
+            delay *= 2;
+        if (delay > 5000)
+            delay = 5000;
+        for (int64_t slept = 0; slept < delay && !(stop && atomic_load(stop)); slept += 50) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    buf_release(&err);
+    return rc->c;
+}
+
+void rds_conn_broken(struct rds_conn *rc)
+{
+    if (rc->c)
+        redisFree(rc->c);
+    rc->c = NULL;
+}
+
+void rds_conn_release(struct rds_conn *rc)
+{
+    rds_conn_broken(rc);
 }

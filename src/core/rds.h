@@ -4,6 +4,8 @@
 #define INV_RDS_H
 
 #include <hiredis/hiredis.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -27,5 +29,24 @@ int rds_connect(const struct rds_opts *o, redisContext **out, struct buf *err) M
  * with err set on I/O failure or an error reply. */
 redisReply *rds_cmd(redisContext *c, struct buf *err, int argc, const char **argv,
                     const size_t *lens) MUSTCHECK;
+
+/* A connection that reconnects itself: long-running roles hold one per
+ * thread and call rds_conn_get() before each use; after an I/O error they
+ * call rds_conn_broken() and the next get reconnects with backoff
+ * (100 ms doubling to 5 s), logging the outage once, never giving up
+ * unless *stop becomes true. */
+struct rds_conn {
+    struct rds_opts opts;    /* strings are borrowed from the caller */
+    const char *who;         /* for log lines: "fetcher", "heartbeat", ... */
+    int64_t read_timeout_ms; /* 0: opts.timeout_ms; -1: block forever */
+    redisContext *c;
+    int failures;
+};
+
+void rds_conn_init(struct rds_conn *rc, const struct rds_opts *o, const char *who);
+/* Connected context, or NULL once *stop is set. */
+redisContext *rds_conn_get(struct rds_conn *rc, atomic_bool *stop);
+void rds_conn_broken(struct rds_conn *rc);
+void rds_conn_release(struct rds_conn *rc);
 
 #endif

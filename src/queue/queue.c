@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/rds.h"
 #include "core/util.h"
 
 /* Per-state container keys; active is a ZSET of leases. */
@@ -37,22 +38,6 @@ void queue_stat_key(char out[QUEUE_KEY_MAX], const char *q, const char *what, bo
     gmtime_r(&t, &tm);
     strftime(day, sizeof(day), "%Y-%m-%d", &tm);
     snprintf(out, QUEUE_KEY_MAX, "inv:{%s}:%s:%s", q, what, day);
-}
-
-static redisReply *command(redisContext *c, struct buf *err, int argc, const char **argv,
-                           const size_t *lens)
-{
-    redisReply *r = redisCommandArgv(c, argc, argv, lens);
-    if (!r) {
-        buf_setf(err, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
-        return NULL;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        buf_setf(err, "redis %s: %.*s", argv[0], (int)r->len, r->str);
-        freeReplyObject(r);
-        return NULL;
-    }
-    return r;
 }
 
 redisReply *queue_eval(redisContext *c, enum qscript s, int nkeys, const char *const *keys,
@@ -100,7 +85,7 @@ redisReply *queue_eval(redisContext *c, enum qscript s, int nkeys, const char *c
 int queue_server_time(redisContext *c, int64_t *ms, struct buf *err)
 {
     const char *argv[] = {"TIME"};
-    redisReply *r = command(c, err, 1, argv, NULL);
+    redisReply *r = rds_cmd(c, err, 1, argv, NULL);
     if (!r)
         return -1;
     int rc = -1;
@@ -176,7 +161,7 @@ int queue_enqueue(redisContext *c, const char *type, const void *payload, size_t
     size_t lens[4] = {strlen(t.id), msg.len, info.len, strlen(at)};
     /* Register the queue name first: a queue that has tasks is always listed. */
     const char *sadd[3] = {"SADD", QUEUE_SET_KEY, q};
-    redisReply *r = command(c, err, 3, sadd, NULL);
+    redisReply *r = rds_cmd(c, err, 3, sadd, NULL);
     if (!r)
         goto out;
     freeReplyObject(r);
@@ -207,7 +192,7 @@ static int cmp_str(const void *a, const void *b)
 int queue_list(redisContext *c, char ***names, size_t *n, struct buf *err)
 {
     const char *argv[] = {"SMEMBERS", QUEUE_SET_KEY};
-    redisReply *r = command(c, err, 2, argv, NULL);
+    redisReply *r = rds_cmd(c, err, 2, argv, NULL);
     *names = NULL;
     *n = 0;
     if (!r)
@@ -342,7 +327,7 @@ int queue_inspect(redisContext *c, const char *q, struct queue_info *info, struc
                   strtoll(rep[12]->element[1]->str, NULL, 10) / 1000;
         if (rep[11]->type == REDIS_REPLY_STRING) {
             const char *argv[3] = {"HGET", k[8], rep[11]->str};
-            redisReply *s = command(c, err, 3, argv, NULL);
+            redisReply *s = rds_cmd(c, err, 3, argv, NULL);
             struct task t;
             task_init(&t);
             if (s && s->type == REDIS_REPLY_STRING && task_decode_state(&t, s->str, s->len) == 0 &&
@@ -367,7 +352,7 @@ int queue_set_paused(redisContext *c, const char *q, bool paused, struct buf *er
     }
     queue_key(k, q, "paused");
     const char *set[3] = {"SET", k, "1"}, *del[2] = {"DEL", k};
-    redisReply *r = paused ? command(c, err, 3, set, NULL) : command(c, err, 2, del, NULL);
+    redisReply *r = paused ? rds_cmd(c, err, 3, set, NULL) : rds_cmd(c, err, 2, del, NULL);
     if (!r)
         return -1;
     freeReplyObject(r);
@@ -376,7 +361,7 @@ int queue_set_paused(redisContext *c, const char *q, bool paused, struct buf *er
         char w[QUEUE_KEY_MAX];
         queue_key(w, q, "wake");
         const char *push[3] = {"LPUSH", w, "1"};
-        r = command(c, err, 3, push, NULL);
+        r = rds_cmd(c, err, 3, push, NULL);
         if (!r)
             return -1;
         freeReplyObject(r);
@@ -469,12 +454,12 @@ int queue_tasks(redisContext *c, const char *q, enum task_state state, long long
         snprintf(start, sizeof(start), "%lld", -(offset + count));
         snprintf(stop, sizeof(stop), "%lld", -(offset + 1));
         const char *argv[4] = {"LRANGE", k, start, stop};
-        ids = command(c, err, 4, argv, NULL);
+        ids = rds_cmd(c, err, 4, argv, NULL);
     } else {
         snprintf(start, sizeof(start), "%lld", offset);
         snprintf(stop, sizeof(stop), "%lld", offset + count - 1);
         const char *argv[5] = {"ZRANGE", k, start, stop, "WITHSCORES"};
-        ids = command(c, err, 5, argv, NULL);
+        ids = rds_cmd(c, err, 5, argv, NULL);
     }
     if (!ids)
         return -1;
@@ -565,7 +550,7 @@ static int get_in_queue(redisContext *c, const char *q, const char *id, struct t
     if (t->state == TASK_SCHEDULED || t->state == TASK_RETRY || t->state == TASK_ACTIVE) {
         queue_key(kz, q, state_keys[t->state]);
         const char *argv[3] = {"ZSCORE", kz, id};
-        redisReply *r = command(c, err, 3, argv, NULL);
+        redisReply *r = rds_cmd(c, err, 3, argv, NULL);
         if (!r)
             return -1;
         long long score = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
@@ -648,7 +633,7 @@ int queue_task_cancel(redisContext *c, const char *id, long long *receivers, str
         return -1;
     }
     const char *argv[3] = {"PUBLISH", QUEUE_CANCEL_CHANNEL, id};
-    redisReply *r = command(c, err, 3, argv, NULL);
+    redisReply *r = rds_cmd(c, err, 3, argv, NULL);
     if (!r)
         return -1;
     *receivers = reply_int(r);
