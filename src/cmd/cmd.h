@@ -31,6 +31,12 @@ static inline enum out_format cmd_out(const struct cli_ctx *ctx)
  * INVENTORY_CONFIG, overrides from flags and env). Exit code. */
 int cmd_load_config(struct cli_ctx *ctx, struct config *cfg);
 
+struct httpd;
+struct metrics_registry;
+/* Serves reg at path plus /health on address until httpd_stop. Exit code. */
+int cmd_serve_metrics(struct httpd *h, const char *address, const char *path,
+                      struct metrics_registry *reg);
+
 /* Installs SIGTERM/SIGINT handlers; returns the flag they set. */
 atomic_bool *cmd_stop_on_signals(void);
 

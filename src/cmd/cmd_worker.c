@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "cmd/cmd.h"
+#include "core/httpd.h"
 #include "core/rds.h"
 #include "core/util.h"
 #include "queue/worker.h"
@@ -29,6 +30,34 @@ atomic_bool *cmd_stop_on_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     return &stop_flag;
+}
+
+static void health(void *arg, void *data, struct httpd_response *resp)
+{
+    (void)arg;
+    (void)data;
+    resp->content_type = "application/json";
+    if (buf_adds(&resp->body, "{\"status\":\"ok\"}\n") < 0)
+        resp->status = 500;
+}
+
+/* Serves /metrics (and /health) for a long-running role; the caller stops
+ * it with httpd_stop. Exit code or 0. */
+int cmd_serve_metrics(struct httpd *h, const char *address, const char *path,
+                      struct metrics_registry *reg)
+{
+    struct buf err;
+    struct httpd_route routes[2] = {httpd_metrics_route(path, reg),
+                                    {"GET", "/health", health, NULL}};
+    buf_init(&err, 1024);
+    memset(h, 0, sizeof(*h));
+    if (httpd_start(h, address, routes, 2, NULL, &err) < 0) {
+        int rc = cli_fail(EXIT_FAIL, "metrics endpoint: %s", buf_str(&err));
+        buf_release(&err);
+        return rc;
+    }
+    buf_release(&err);
+    return 0;
 }
 
 static int worker_start(struct cli_ctx *ctx)
@@ -59,9 +88,18 @@ static int worker_start(struct cli_ctx *ctx)
     o.archive_max_size = cfg->worker.archive_max_size;
     o.archive_max_age_ms = cfg->worker.archive_max_age_ms;
     o.stop = cmd_stop_on_signals();
-    buf_init(&err, 1024);
-    int rc = worker_run(&o, &err) == 0 ? EXIT_OK : cli_fail(EXIT_FAIL, "%s", buf_str(&err));
-    buf_release(&err);
+    struct metrics_registry reg;
+    struct httpd httpd;
+    metrics_registry_init(&reg);
+    o.metrics = &reg;
+    int rc = cmd_serve_metrics(&httpd, cfg->worker.metrics.address, cfg->worker.metrics.path, &reg);
+    if (rc == 0) {
+        buf_init(&err, 1024);
+        rc = worker_run(&o, &err) == 0 ? EXIT_OK : cli_fail(EXIT_FAIL, "%s", buf_str(&err));
+        buf_release(&err);
+        httpd_stop(&httpd);
+    }
+    metrics_registry_release(&reg);
     free(qs);
     return rc;
 }

@@ -391,7 +391,8 @@ static bool valid_port(const char *p)
 }
 
 /* host:port, [ipv6]:port; an empty host only when `need_host` is false. */
-static bool valid_hostport(const char *s, bool need_host)
+/* allow_zero: port 0 = any free port (listen addresses). */
+static bool valid_hostport(const char *s, bool need_host, bool allow_zero)
 {
     const char *host, *port;
     size_t hostlen;
@@ -427,7 +428,7 @@ static bool valid_hostport(const char *s, bool need_host)
                 return false;
         }
     }
-    return valid_port(port);
+    return (allow_zero && strcmp(port, "0") == 0) || valid_port(port);
 }
 
 static const char *check_version(const char *s)
@@ -437,12 +438,12 @@ static const char *check_version(const char *s)
 
 static const char *check_endpoint(const char *s)
 {
-    return valid_hostport(s, true) ? NULL : "expected host:port with a port in 1..65535";
+    return valid_hostport(s, true, false) ? NULL : "expected host:port with a port in 1..65535";
 }
 
 static const char *check_listen(const char *s)
 {
-    return valid_hostport(s, false) ? NULL : "expected [host]:port with a port in 1..65535";
+    return valid_hostport(s, false, true) ? NULL : "expected [host]:port with a port in 0..65535";
 }
 
 static const char *check_http_path(const char *s)

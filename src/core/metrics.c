@@ -451,6 +451,23 @@ void metrics_on_collect(struct metrics_registry *reg, metrics_collect_fn fn, voi
     unlock(&reg->lock);
 }
 
+void metrics_remove_collector(struct metrics_registry *reg, metrics_collect_fn fn, void *arg)
+{
+    /* render_lock first: once we hold it no collector is running, so the
+     * caller may free arg as soon as we return. */
+    lock(&reg->render_lock);
+    lock(&reg->lock);
+    for (size_t i = 0; i < reg->ncollectors; i++)
+        if (reg->collectors[i].fn == fn && reg->collectors[i].arg == arg) {
+            memmove(&reg->collectors[i], &reg->collectors[i + 1],
+                    (reg->ncollectors - i - 1) * sizeof(*reg->collectors));
+            reg->ncollectors--;
+            break;
+        }
+    unlock(&reg->lock);
+    unlock(&reg->render_lock);
+}
+
 /* ---- recording ---- */
 
 void metrics_inc(struct metric *m, const char *const labelvalues[], double delta)

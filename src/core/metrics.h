@@ -102,6 +102,9 @@ void metrics_on_collect(struct metrics_registry *reg, metrics_collect_fn fn, voi
 /* Runs the collectors, then appends every family with at least one series,
  * sorted by name, in text format 0.0.4 (METRICS_CONTENT_TYPE). -1 when out
  * would exceed its cap (out is then released, see buf_add). */
+/* Unregisters a collector; when it returns, fn is not running and will not
+ * run again with arg. */
+void metrics_remove_collector(struct metrics_registry *reg, metrics_collect_fn fn, void *arg);
 int metrics_render(struct metrics_registry *reg, struct buf *out) MUSTCHECK;
 
 /* Formats v as Prometheus expects: shortest text that reads back as the same

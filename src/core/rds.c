@@ -155,6 +155,16 @@ redisContext *rds_conn_get(struct rds_conn *rc, atomic_bool *stop)
     return rc->c;
 }
 
+redisContext *rds_conn_try(struct rds_conn *rc)
+{
+    struct buf err;
+    buf_init(&err, 1024);
+    if (!rc->c && rds_connect(&rc->opts, &rc->c, &err) < 0)
+        log_debug("redis unavailable", LF_STR("role", rc->who), LF_STR("error", buf_str(&err)));
+    buf_release(&err);
+    return rc->c;
+}
+
 void rds_conn_broken(struct rds_conn *rc)
 {
     if (rc->c)

@@ -46,6 +46,8 @@ struct rds_conn {
 void rds_conn_init(struct rds_conn *rc, const struct rds_opts *o, const char *who);
 /* Connected context, or NULL once *stop is set. */
 redisContext *rds_conn_get(struct rds_conn *rc, atomic_bool *stop);
+/* One attempt, no waiting (for scrape-time reads): connected context or NULL. */
+redisContext *rds_conn_try(struct rds_conn *rc);
 void rds_conn_broken(struct rds_conn *rc);
 void rds_conn_release(struct rds_conn *rc);
 

@@ -72,6 +72,11 @@ struct worker {
     int fetch_fd, sub_fd; /* blocking connections, for shutdown(2); guarded by mu */
 
     atomic_bool fetch_stop, hard_stop;
+    struct {
+        struct metric *succeeded, *failed, *skipped, *duration, *in_flight;
+        struct metric *q_size, *q_latency, *q_paused;
+        struct rds_conn rc; /* scrape-time queue gauges */
+    } m;
     pthread_t fetcher, maint, canceller;
     pthread_t *handlers;
     int nhandlers_started;
@@ -307,6 +312,77 @@ static void requeue(struct worker *w, struct rds_conn *rc, const char *q, const 
                  LF_STR("queue", q));
 }
 
+/* ---- metrics ---------------------------------------------------------------------- */
+
+static const double duration_buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1,
+                                          5,     10,    30,   60,   300, 900, 1800};
+
+/* Queue gauges are read from Redis when Prometheus scrapes. */
+static void collect_queues(void *arg)
+{
+    struct worker *w = arg;
+    redisContext *c = rds_conn_try(&w->m.rc);
+    if (!c)
+        return;
+    metrics_reset_family(w->m.q_size);
+    for (size_t i = 0; i < w->o->nqueues; i++) {
+        struct queue_info qi;
+        struct buf err;
+        buf_init(&err, 512);
+        const char *q = w->o->queues[i].name;
+        if (queue_inspect(c, q, &qi, &err) < 0) {
+            if (c->err)
+                rds_conn_broken(&w->m.rc);
+            buf_release(&err);
+            return;
+        }
+        buf_release(&err);
+        for (int s = 0; s < TASK_STATE_COUNT; s++) {
+            const char *l[2] = {q, task_state_name((enum task_state)s)};
+            metrics_set(w->m.q_size, l, (double)qi.counts[s]);
+        }
+        const char *l[1] = {q};
+        metrics_set(w->m.q_latency, l, (double)qi.latency_ms / 1000.0);
+        metrics_set(w->m.q_paused, l, qi.paused ? 1 : 0);
+    }
+}
+
+static void metrics_setup(struct worker *w)
+{
+    struct metrics_registry *r = w->o->metrics;
+    static const char *const qt[] = {"queue", "task"};
+    static const char *const qs[] = {"queue", "state"};
+    static const char *const q1[] = {"queue"};
+    if (!r)
+        return;
+    w->m.succeeded = metrics_counter(r, "inventory_tasks_succeeded_total",
+                                     "Tasks that completed successfully.", 2, qt);
+    w->m.failed = metrics_counter(r, "inventory_tasks_failed_total",
+                                  "Task attempts that failed (retried or archived).", 2, qt);
+    w->m.skipped =
+        metrics_counter(r, "inventory_tasks_skipped_total", "Tasks that had nothing to do.", 2, qt);
+    w->m.duration =
+        metrics_histogram(r, "inventory_task_duration_seconds", "Time spent in task handlers.", 2,
+                          qt, ARRAY_SIZE(duration_buckets), duration_buckets);
+    w->m.in_flight =
+        metrics_gauge(r, "inventory_tasks_in_flight", "Tasks this worker is running now.", 0, NULL);
+    w->m.q_size = metrics_gauge(r, "inventory_queue_size", "Tasks in a queue by state.", 2, qs);
+    w->m.q_latency = metrics_gauge(r, "inventory_queue_latency_seconds",
+                                   "Age of the oldest pending task.", 1, q1);
+    w->m.q_paused = metrics_gauge(r, "inventory_queue_paused", "1 if the queue is paused.", 1, q1);
+    rds_conn_init(&w->m.rc, &w->ropts, "metrics");
+    metrics_on_collect(r, collect_queues, w);
+}
+
+static void count(struct worker *w, struct metric *m, const struct task *t)
+{
+    if (!w->o->metrics)
+        return;
+    /* Unregistered types are outside input: one label value for all. */
+    const char *l[2] = {t->queue, t->type && task_handler_find(t->type) ? t->type : "unknown"};
+    metrics_inc(m, l, 1);
+}
+
 /* ---- handler threads ---------------------------------------------------------- */
 
 static PGconn *thread_db(struct task_ctx *ctx)
@@ -361,6 +437,7 @@ static void process(struct hthread *h, struct slot *slot, struct ready *rd)
         log_error("corrupt task body", LF_STR("queue", t.queue),
                   LF_STR("error", buf_str(&ctx.err)));
         record_failure(h, &t, buf_str(&ctx.err), true);
+        count(w, w->m.failed, &t);
         goto out;
     }
     if (rd->infolen && task_decode_info(&t, rd->info, rd->infolen) < 0)
@@ -370,11 +447,13 @@ static void process(struct hthread *h, struct slot *slot, struct ready *rd)
         char e[TASK_TYPE_MAX + 64];
         snprintf(e, sizeof(e), "no handler registered for task type \"%s\"", t.type);
         record_failure(h, &t, e, true);
+        count(w, w->m.failed, &t);
         goto out;
     }
     int64_t wall = now_ms(), mono = mono_ms();
     if (t.deadline_ms && t.deadline_ms <= wall) {
         record_failure(h, &t, reason_text(CANCEL_DEADLINE), true);
+        count(w, w->m.failed, &t);
         goto out;
     }
     pthread_mutex_lock(&w->mu);
@@ -399,9 +478,16 @@ static void process(struct hthread *h, struct slot *slot, struct ready *rd)
     ctx.worker_thread = h;
     ctx.cancelled = &slot->cancelled;
     log_debug("task started", LF_STR("queue", t.queue), LF_STR("type", t.type));
+    if (w->o->metrics)
+        metrics_inc(w->m.in_flight, NULL, 1);
     enum task_result res = ctx.redis ? th->run(&ctx) : TASK_FAILED;
     if (!ctx.redis)
         buf_setf(&ctx.err, "redis unavailable");
+    if (w->o->metrics) {
+        const char *l[2] = {t.queue, t.type};
+        metrics_inc(w->m.in_flight, NULL, -1);
+        metrics_observe(w->m.duration, l, (double)(mono_ms() - mono) / 1000.0);
+    }
 
     pthread_mutex_lock(&w->mu);
     bool abandoned = slot->abandoned;
@@ -417,6 +503,7 @@ static void process(struct hthread *h, struct slot *slot, struct ready *rd)
             log_debug("task done", LF_STR("queue", t.queue), LF_STR("type", t.type),
                       LF_BOOL("skipped", res == TASK_SKIPPED));
             record_done(h, &t);
+            count(w, res == TASK_SKIPPED ? w->m.skipped : w->m.succeeded, &t);
             goto out;
         }
     }
@@ -429,6 +516,7 @@ static void process(struct hthread *h, struct slot *slot, struct ready *rd)
     /* Past its deadline or stopped by an operator, a task is not retried. */
     record_failure(h, &t, e,
                    ctx.permanent || reason == CANCEL_DEADLINE || reason == CANCEL_OPERATOR);
+    count(w, w->m.failed, &t);
 out:
     log_set_context(NULL, NULL);
     buf_release(&ctx.err);
@@ -959,6 +1047,7 @@ int worker_run(const struct worker_opts *o, struct buf *err)
     w.handlers = xcalloc((size_t)o->concurrency, sizeof(*w.handlers));
     ht = xcalloc((size_t)o->concurrency, sizeof(*ht));
     rds_conn_init(&rc, &w.ropts, "worker");
+    metrics_setup(&w);
 
     /* Fail fast when Redis is unreachable at start: a typo in the endpoint
      * should not look like a worker that waits for work. */
@@ -1039,6 +1128,10 @@ join:
         log_info("worker stopped", LF_STR("id", w.id));
 out:
     rds_conn_release(&rc);
+    if (o->metrics) {
+        metrics_remove_collector(o->metrics, collect_queues, &w);
+        rds_conn_release(&w.m.rc);
+    }
     for (int i = 0; i < started; i++)
         buf_release(&ht[i].err);
     while (w.ready_len) {

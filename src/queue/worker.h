@@ -10,6 +10,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/metrics.h"
 #include "queue/queue.h"
 
 #define WORKER_REGISTRY_KEY "inv:workers"
@@ -31,7 +32,8 @@ struct worker_opts {
     int64_t retry_base_ms, retry_max_ms;
     int archive_max_size;
     int64_t archive_max_age_ms;
-    atomic_bool *stop; /* set by the caller (signal) to shut down */
+    atomic_bool *stop;                /* set by the caller (signal) to shut down */
+    struct metrics_registry *metrics; /* optional: task and queue metrics go here */
 };
 
 /* Runs until *o->stop becomes true, then shuts down gracefully. Returns 0,

@@ -3,6 +3,8 @@ transitions, retries, conflicts, retention, scheduling, pause, priorities,
 timeouts, cancellation, crash recovery, graceful shutdown, Redis restarts."""
 import json
 import os
+import shutil
+import urllib.request
 import re
 import signal
 import socket
@@ -13,7 +15,7 @@ import pytest
 import redis as redis_lib
 
 FAST = {"lease_duration": "2s", "retry_base_delay": "100ms", "retry_max_delay": "200ms",
-        "shutdown_timeout": "1s"}
+        "shutdown_timeout": "1s", "metrics": {"address": "127.0.0.1:0"}}
 
 
 def wait_until(cond, timeout=10, step=0.05, what="condition"):
@@ -44,6 +46,15 @@ def task(inv, cfg, tid, queue="default"):
     return r.json() if r.rc == 0 else None
 
 
+def submit_many(inv, cfg, n, *args):
+    """n submissions from 8 threads (each one a real `task submit`)."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(8) as pool:
+        rs = list(pool.map(lambda _: inv("task", "submit", *args, config=cfg), range(n)))
+    assert all(r.rc == 0 for r in rs), [r for r in rs if r.rc][:1]
+    return [r.out.strip().split("/", 1)[1] for r in rs]
+
+
 def start_worker(inv_popen, cfg, *args):
     w = inv_popen("worker", "start", *args, config=cfg)
     w.wait_for(r"msg=\"worker started\"")
@@ -62,7 +73,7 @@ def wcfg(make_config):
 
 def test_process_retention_and_stats(inv, inv_popen, wcfg):
     cfg = wcfg()
-    ids = [submit(inv, cfg, "aux:task:noop", "--retention", "1h") for _ in range(20)]
+    ids = submit_many(inv, cfg, 20, "--task", "aux:task:noop", "--retention", "1h")
     assert info(inv, cfg)["pending"] == 20
     start_worker(inv_popen, cfg)
     wait_until(lambda: info(inv, cfg)["completed"] == 20, what="20 completed")
@@ -226,10 +237,7 @@ def completion_order(redis_db, queues):
 def test_weighted_priority(inv, inv_popen, wcfg, redis_db):
     cfg = wcfg(concurrency=1, queues={"high": 3, "low": 1})
     for q in ("high", "low"):
-        for _ in range(300):
-            submit_args = ("--retention", "1h", "-q", q)
-            assert inv("task", "submit", "--task", "aux:task:noop", *submit_args,
-                       config=cfg).rc == 0
+        submit_many(inv, cfg, 200, "--task", "aux:task:noop", "--retention", "1h", "-q", q)
     start_worker(inv_popen, cfg)
     wait_until(lambda: len(completion_order(redis_db, ["high", "low"])) >= 200, timeout=30)
     first = completion_order(redis_db, ["high", "low"])[:200]
@@ -240,10 +248,9 @@ def test_weighted_priority(inv, inv_popen, wcfg, redis_db):
 def test_strict_priority(inv, inv_popen, wcfg, redis_db):
     # One handler and 5 ms tasks: completion order is execution order.
     cfg = wcfg(concurrency=1, queues={"critical": 5, "bulk": 1}, strict=True)
-    for q, n in (("bulk", 30), ("critical", 30)):
-        for _ in range(n):
-            assert inv("task", "submit", "--task", "aux:task:sleep", "--data",
-                       '{"duration":"5ms"}', "--retention", "1h", "-q", q, config=cfg).rc == 0
+    for q in ("bulk", "critical"):
+        submit_many(inv, cfg, 30, "--task", "aux:task:sleep", "--data", '{"duration":"5ms"}',
+                    "--retention", "1h", "-q", q)
     start_worker(inv_popen, cfg)
     wait_until(lambda: len(completion_order(redis_db, ["critical", "bulk"])) == 60, timeout=30)
     order = [q for _, q in completion_order(redis_db, ["critical", "bulk"])]
@@ -360,9 +367,8 @@ def durable_redis(tmp_path):
 def test_redis_restart_under_load(inv, inv_popen, make_config, durable_redis):
     cfg = make_config(endpoint=durable_redis.endpoint, worker=dict(FAST, concurrency=8))
     n = 200
-    args = ["--data", '{"duration":"20ms"}', "--retention", "1h"]
-    for _ in range(n):
-        assert inv("task", "submit", "--task", "aux:task:sleep", *args, config=cfg).rc == 0
+    submit_many(inv, cfg, n, "--task", "aux:task:sleep", "--data", '{"duration":"20ms"}',
+                "--retention", "1h")
     w = start_worker(inv_popen, cfg)
     wait_until(lambda: info(inv, cfg)["completed"] >= 30, what="some progress")
     durable_redis.restart(down_for=1.0)
@@ -373,3 +379,29 @@ def test_redis_restart_under_load(inv, inv_popen, make_config, durable_redis):
     assert qi["processed_total"] == n and qi["failed_total"] == 0
     assert w.alive
     assert "redis connection restored" in w.err
+
+
+def test_metrics_endpoint(inv, inv_popen, wcfg, tmp_path):
+    cfg = wcfg()
+    w = start_worker(inv_popen, cfg)
+    port = int(w.wait_for(r"http server listening.*port=(\d+)").group(1))
+    for _ in range(3):
+        submit(inv, cfg, "aux:task:noop")
+    submit(inv, cfg, "aux:task:fail", "--data", '{"permanent":true}')
+    submit(inv, cfg, "aux:task:noop", "--process-in", "1h")
+    wait_until(lambda: info(inv, cfg)["processed_daily"] == 4)
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert 'inventory_tasks_succeeded_total{queue="default",task="aux:task:noop"} 3' in body
+    assert 'inventory_tasks_failed_total{queue="default",task="aux:task:fail"} 1' in body
+    assert 'inventory_task_duration_seconds_count{queue="default",task="aux:task:noop"} 3' in body
+    assert 'inventory_queue_size{queue="default",state="scheduled"} 1' in body
+    assert 'inventory_queue_size{queue="default",state="archived"} 1' in body
+    assert 'inventory_queue_paused{queue="default"} 0' in body
+    assert "inventory_tasks_in_flight 0" in body
+    health = urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+    assert health.status == 200
+    promtool = shutil.which("promtool")
+    if promtool:
+        r = subprocess.run([promtool, "check", "metrics"], input=body.encode(),
+                           capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
