@@ -42,7 +42,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 
-.PHONY: all clean test unit integration demo lint format fuzz bootstrap
+.PHONY: all clean test unit integration demo lint format fuzz bootstrap bench-bins unit-bins
 all: $(BIN)
 
 # V=1 shows full command lines.
@@ -83,6 +83,16 @@ $(O)/tests/%: tests/unit/%.c $(LIB_OBJS)
 		$(LDLIBS) $(shell pkg-config --libs cmocka)
 
 unit-bins: $(UNIT_BINS)
+
+# Benchmark helpers (bench/*.c) link the library like unit tests do.
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
+$(O)/bench/%: bench/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  BENCH   $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS)
+
+bench-bins: $(BENCH_BINS)
 
 bootstrap:
 	@scripts/bootstrap

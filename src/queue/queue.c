@@ -100,87 +100,194 @@ int queue_server_time(redisContext *c, int64_t *ms, struct buf *err)
     return rc;
 }
 
-int queue_enqueue(redisContext *c, const char *type, const void *payload, size_t len,
-                  const struct enqueue_opts *o, char id_out[TASK_ID_MAX], struct buf *err)
-{
+/* One enqueue, encoded and ready to send. */
+struct enqueue_req {
     struct task t;
     struct buf msg, info;
+    char k[6][QUEUE_KEY_MAX];
+    char at[24];
+    const char *argv[3 + 6 + 4];
+    size_t lens[3 + 6 + 4];
+};
+
+static void req_release(struct enqueue_req *r)
+{
+    task_release(&r->t);
+    buf_release(&r->msg);
+    buf_release(&r->info);
+}
+
+/* Validates and encodes; fills r->argv as EVALSHA enqueue. */
+static int prepare(struct enqueue_req *r, const char *type, const void *payload, size_t len,
+                   const struct enqueue_opts *o, struct buf *err)
+{
+    static const char *const suffix[6] = {"msg", "state", "info", "pending", "scheduled", "wake"};
     const char *q = o && o->queue ? o->queue : QUEUE_DEFAULT;
-    int rc = -1;
-    task_init(&t);
-    buf_init(&msg, TASK_PAYLOAD_MAX + 4096);
-    buf_init(&info, 4096);
+    task_init(&r->t);
+    buf_init(&r->msg, TASK_PAYLOAD_MAX + 4096);
+    buf_init(&r->info, 4096);
     if (!queue_name_valid(q)) {
         buf_setf(err, "invalid queue name \"%s\" (1-63 of A-Z a-z 0-9 _ . : -)", q);
-        goto out;
+        return -1;
     }
     if (!type || !*type || strlen(type) > TASK_TYPE_MAX) {
         buf_setf(err, "invalid task type (1-%d bytes)", TASK_TYPE_MAX);
-        goto out;
+        return -1;
     }
     if (len > TASK_PAYLOAD_MAX) {
         buf_setf(err, "payload of %zu bytes exceeds the limit of %u", len, TASK_PAYLOAD_MAX);
-        goto out;
+        return -1;
     }
+    struct task *t = &r->t;
     if (o && o->id) {
         if (!task_id_valid(o->id)) {
             buf_setf(err, "invalid task id \"%s\" (1-63 of A-Z a-z 0-9 _ . : -)", o->id);
+            return -1;
+        }
+        snprintf(t->id, sizeof(t->id), "%s", o->id);
+    } else {
+        task_new_id(t->id);
+    }
+    t->queue = xstrdup(q);
+    t->type = xstrdup(type);
+    t->payload = (unsigned char *)(len ? xmalloc(len) : NULL);
+    if (len)
+        memcpy(t->payload, payload, len);
+    t->payload_len = len;
+    if (o && o->max_retry >= 0)
+        t->max_retry = o->max_retry;
+    if (o && o->timeout_ms >= 0)
+        t->timeout_ms = o->timeout_ms;
+    t->deadline_ms = o ? o->deadline_ms : 0;
+    t->retention_ms = o ? o->retention_ms : 0;
+    t->created_ms = now_ms();
+    if (t->timeout_ms == 0 && t->deadline_ms == 0)
+        t->timeout_ms = TASK_DEFAULT_TIMEOUT_MS; /* a task always has a bound */
+    if (task_encode_msg(t, &r->msg) < 0 || task_encode_info(t, &r->info) < 0) {
+        buf_setf(err, "cannot encode task");
+        return -1;
+    }
+    snprintf(r->at, sizeof(r->at), "%lld", (long long)(o ? o->process_at_ms : 0));
+    r->argv[0] = "EVALSHA";
+    r->argv[1] = qscript(QS_ENQUEUE)->sha;
+    r->argv[2] = "6";
+    for (int i = 0; i < 6; i++) {
+        queue_key(r->k[i], q, suffix[i]);
+        r->argv[3 + i] = r->k[i];
+    }
+    r->argv[9] = t->id;
+    r->argv[10] = r->msg.ptr;
+    r->argv[11] = r->info.ptr ? r->info.ptr : "";
+    r->argv[12] = r->at;
+    for (int i = 0; i < 13; i++)
+        r->lens[i] = strlen(r->argv[i]);
+    r->lens[10] = r->msg.len;
+    r->lens[11] = r->info.len;
+    return 0;
+}
+
+static int enqueue_status(const redisReply *r, const struct enqueue_req *req, struct buf *err)
+{
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+        return 0;
+    buf_setf(err, "task id \"%s\" conflicts with another task in queue %s", req->t.id,
+             req->t.queue);
+    return QUEUE_CONFLICT;
+}
+
+int queue_enqueue(redisContext *c, const char *type, const void *payload, size_t len,
+                  const struct enqueue_opts *o, char id_out[TASK_ID_MAX], struct buf *err)
+{
+    struct enqueue_item item = {type, payload, len, o};
+    int status = -1;
+    int rc = queue_enqueue_many(c, &item, 1, (char(*)[TASK_ID_MAX])id_out, &status, err);
+    return rc < 0 ? -1 : status;
+}
+
+int queue_enqueue_many(redisContext *c, const struct enqueue_item *items, size_t n,
+                       char (*ids)[TASK_ID_MAX], int *status, struct buf *err)
+{
+    struct enqueue_req *reqs = xcalloc(n ? n : 1, sizeof(*reqs));
+    size_t prepared = 0, sent = 0;
+    int rc = -1;
+    for (size_t i = 0; i < n; i++)
+        status[i] = -1;
+    for (; prepared < n; prepared++)
+        if (prepare(&reqs[prepared], items[prepared].type, items[prepared].payload,
+                    items[prepared].len, items[prepared].opts, err) < 0) {
+            prepared++; /* release this one too */
             goto out;
         }
-        snprintf(t.id, sizeof(t.id), "%s", o->id);
-    } else {
-        task_new_id(t.id);
+    /* Register queue names first: a queue that has tasks is always listed.
+     * One SADD per run of equal queues keeps this cheap for batches. */
+    const char *last = NULL;
+    size_t sadds = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (last && strcmp(last, reqs[i].t.queue) == 0)
+            continue;
+        last = reqs[i].t.queue;
+        const char *sadd[3] = {"SADD", QUEUE_SET_KEY, last};
+        if (redisAppendCommandArgv(c, 3, sadd, NULL) != REDIS_OK)
+            goto io;
+        sadds++;
     }
-    t.type = xstrdup(type);
-    t.payload = (unsigned char *)(len ? xmalloc(len) : NULL);
-    if (len)
-        memcpy(t.payload, payload, len);
-    t.payload_len = len;
-    if (o && o->max_retry >= 0)
-        t.max_retry = o->max_retry;
-    if (o && o->timeout_ms >= 0)
-        t.timeout_ms = o->timeout_ms;
-    t.deadline_ms = o ? o->deadline_ms : 0;
-    t.retention_ms = o ? o->retention_ms : 0;
-    t.created_ms = now_ms();
-    if (t.timeout_ms == 0 && t.deadline_ms == 0)
-        t.timeout_ms = TASK_DEFAULT_TIMEOUT_MS; /* a task always has a bound */
-    if (task_encode_msg(&t, &msg) < 0 || task_encode_info(&t, &info) < 0) {
-        buf_setf(err, "cannot encode task");
-        goto out;
+    for (; sent < n; sent++)
+        if (redisAppendCommandArgv(c, 13, reqs[sent].argv, reqs[sent].lens) != REDIS_OK)
+            goto io;
+    /* Read every reply before anything else is sent on this connection. */
+    redisReply **rep = xcalloc(sadds + n, sizeof(*rep));
+    for (size_t i = 0; i < sadds + n; i++) {
+        void *v = NULL;
+        if (redisGetReply(c, &v) != REDIS_OK) {
+            for (size_t j = 0; j < i; j++)
+                freeReplyObject(rep[j]);
+            free(rep);
+            goto io;
+        }
+        rep[i] = v;
     }
-    char k[6][QUEUE_KEY_MAX], at[24];
-    static const char *const suffix[6] = {"msg", "state", "info", "pending", "scheduled", "wake"};
-    const char *keys[6];
-    for (int i = 0; i < 6; i++) {
-        queue_key(k[i], q, suffix[i]);
-        keys[i] = k[i];
+    rc = 0;
+    for (size_t i = 0; i < sadds + n; i++) {
+        redisReply *r = rep[i];
+        if (i < sadds) {
+            if (r->type == REDIS_REPLY_ERROR) {
+                buf_setf(err, "redis SADD: %s", r->str);
+                rc = -1;
+            }
+            freeReplyObject(r);
+            continue;
+        }
+        size_t k = i - sadds;
+        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            /* The script cache was empty (a Redis restart): queue_eval
+             * loads it; the rest of the batch then finds it. */
+            freeReplyObject(r);
+            r = queue_eval(c, QS_ENQUEUE, 6, reqs[k].argv + 3, 4, reqs[k].argv + 9,
+                           reqs[k].lens + 9, err);
+            if (!r) {
+                rc = -1;
+                continue;
+            }
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            buf_setf(err, "redis script enqueue: %s", r->str);
+            rc = -1;
+        } else {
+            status[k] = enqueue_status(r, &reqs[k], err);
+            if (status[k] == 0 && ids)
+                snprintf(ids[k], TASK_ID_MAX, "%s", reqs[k].t.id);
+        }
+        freeReplyObject(r);
     }
-    snprintf(at, sizeof(at), "%lld", (long long)(o ? o->process_at_ms : 0));
-    const char *args[4] = {t.id, msg.ptr, info.ptr ? info.ptr : "", at};
-    size_t lens[4] = {strlen(t.id), msg.len, info.len, strlen(at)};
-    /* Register the queue name first: a queue that has tasks is always listed. */
-    const char *sadd[3] = {"SADD", QUEUE_SET_KEY, q};
-    redisReply *r = rds_cmd(c, err, 3, sadd, NULL);
-    if (!r)
-        goto out;
-    freeReplyObject(r);
-    r = queue_eval(c, QS_ENQUEUE, 6, keys, 4, args, lens, err);
-    if (!r)
-        goto out;
-    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
-        if (id_out)
-            snprintf(id_out, TASK_ID_MAX, "%s", t.id);
-        rc = 0;
-    } else {
-        buf_setf(err, "task id \"%s\" conflicts with another task in queue %s", t.id, q);
-        rc = QUEUE_CONFLICT;
-    }
-    freeReplyObject(r);
+    free(rep);
+    goto out;
+io:
+    buf_setf(err, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+    rc = -1;
 out:
-    task_release(&t);
-    buf_release(&msg);
-    buf_release(&info);
+    for (size_t i = 0; i < prepared; i++)
+        req_release(&reqs[i]);
+    free(reqs);
     return rc;
 }
 

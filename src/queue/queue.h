@@ -52,6 +52,20 @@ int queue_enqueue(redisContext *c, const char *type, const void *payload, size_t
                   const struct enqueue_opts *o, char id_out[TASK_ID_MAX],
                   struct buf *err) MUSTCHECK;
 
+struct enqueue_item {
+    const char *type;
+    const void *payload;
+    size_t len;
+    const struct enqueue_opts *opts; /* may be NULL */
+};
+
+/* Enqueues n tasks in one pipeline (fan-out, bulk submission). Nothing is
+ * sent when an item is invalid (-1). Otherwise status[i] is 0 or
+ * QUEUE_CONFLICT, ids[i] (if ids) the id of each enqueued task, and the
+ * return is 0, or -1 when Redis failed part-way (status tells which). */
+int queue_enqueue_many(redisContext *c, const struct enqueue_item *items, size_t n,
+                       char (*ids)[TASK_ID_MAX], int *status, struct buf *err) MUSTCHECK;
+
 struct queue_info {
     char name[QUEUE_NAME_MAX];
     long long memory;   /* bytes, MEMORY USAGE of the queue's keys */

@@ -483,6 +483,8 @@ static void process(struct hthread *h, struct slot *slot, struct ready *rd)
     enum task_result res = ctx.redis ? th->run(&ctx) : TASK_FAILED;
     if (!ctx.redis)
         buf_setf(&ctx.err, "redis unavailable");
+    else if (ctx.redis->err)
+        rds_conn_broken(&h->rc); /* the handler's command hit an I/O error */
     if (w->o->metrics) {
         const char *l[2] = {t.queue, t.type};
         metrics_inc(w->m.in_flight, NULL, -1);

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "core/rds.h"
 #include "core/util.h"
 #include "queue/handler.h"
 #include "queue/queue.h"
@@ -75,10 +76,35 @@ static enum task_result delete_archived(struct task_ctx *ctx)
     return drain_state(ctx, TASK_ARCHIVED);
 }
 
+#define PROBE_PREFIX "inv:probe:"
+
+/* With payload {"notify": "inv:probe:<name>"} the task id is pushed to that
+ * list: a canary that proves the whole path (enqueue, pickup, ack) and
+ * measures its latency. Only keys under inv:probe: can be written. */
 static enum task_result noop(struct task_ctx *ctx)
 {
-    (void)ctx;
-    return TASK_OK;
+    if (ctx->task->payload_len == 0)
+        return TASK_OK;
+    json_t *p = payload_object(ctx);
+    if (!p)
+        return TASK_FAILED;
+    const char *key = json_string_value(json_object_get(p, "notify"));
+    enum task_result rc = TASK_OK;
+    if (key) {
+        if (strncmp(key, PROBE_PREFIX, strlen(PROBE_PREFIX)) != 0 || strlen(key) > 200) {
+            rc = task_fail(ctx, true, "invalid payload: notify must be a key under %s",
+                           PROBE_PREFIX);
+        } else {
+            const char *argv[3] = {"LPUSH", key, ctx->task->id};
+            redisReply *r = rds_cmd(ctx->redis, &ctx->err, 3, argv, NULL);
+            if (!r)
+                rc = TASK_FAILED;
+            else
+                freeReplyObject(r);
+        }
+    }
+    json_decref(p);
+    return rc;
 }
 
 static enum task_result sleep_task(struct task_ctx *ctx)
@@ -121,7 +147,8 @@ const struct task_handler aux_task_handlers[] = {
      "delete completed tasks of payload.queue (default: every queue)", delete_completed, 0},
     {"aux:task:delete-archived-tasks",
      "delete archived tasks of payload.queue (default: every queue)", delete_archived, 0},
-    {"aux:task:noop", "diagnostic: do nothing (throughput checks)", noop, 0},
+    {"aux:task:noop",
+     "diagnostic: do nothing; payload.notify (a key under inv:probe:) gets the task id", noop, 0},
     {"aux:task:sleep", "diagnostic: sleep payload.duration (default 1s), cancellable", sleep_task,
      0},
     {"aux:task:fail", "diagnostic: fail with payload.error (payload.permanent archives at once)",
