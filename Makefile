@@ -42,7 +42,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 MIGRATIONS := $(sort $(wildcard migrations/*.sql))
 
-.PHONY: all clean test unit integration demo lint format fuzz bootstrap bench-bins unit-bins
+.PHONY: all clean test unit integration demo lint format fuzz fuzz-smoke bootstrap bench-bins unit-bins
 all: $(BIN)
 
 # V=1 shows full command lines.
@@ -125,6 +125,17 @@ fuzz: $(FUZZ_SRCS)
 		clang $(CFLAGS_BASE) -O1 -fsanitize=fuzzer,address,undefined -o build/fuzz/$$n $$f \
 			$(LIB_SRCS:%.c=build/fuzz-obj/%.o) build/fuzz-obj/gen/migrations_data.o $(LDLIBS) || exit 1; \
 		echo "built build/fuzz/$$n"; \
+	done
+
+# A short run of every fuzz target over its seed corpus (CI); FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 20
+fuzz-smoke: fuzz
+	@for f in $(FUZZ_SRCS); do \
+		n=$$(basename $$f .c); c=fuzz/corpus/$${n#fuzz_}; w=$$(mktemp -d); \
+		echo "== $$n ($(FUZZ_SECONDS)s)"; \
+		build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=0 \
+			$$w $$c >$$w.log 2>&1 || { tail -40 $$w.log; rm -rf $$w $$w.log; exit 1; }; \
+		grep -E "^(Done|#[0-9]+ *DONE)" $$w.log | tail -1; rm -rf $$w $$w.log; \
 	done
 
 clean:
