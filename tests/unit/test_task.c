@@ -151,7 +151,7 @@ static void test_retry_delay(void **state)
         double rnd;
         int64_t want;
     } rows[] = {
-        {1, 0.5, 1000}, {2, 0.5, 2000},    {3, 0.5, 4000},    {1, 0.0, 750},
+        {1, 0.5, 1000},   {2, 0.5, 2000},     {3, 0.5, 4000},      {1, 0.0, 750},
         {1, 0.999, 1249}, {20, 0.5, 3600000}, {200, 0.0, 2700000},
     };
     for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
@@ -193,7 +193,7 @@ static void test_queue_order(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_msg_roundtrip), cmocka_unit_test(test_msg_corrupt),
+        cmocka_unit_test(test_msg_roundtrip),  cmocka_unit_test(test_msg_corrupt),
         cmocka_unit_test(test_info_and_state), cmocka_unit_test(test_retry_delay),
         cmocka_unit_test(test_queue_order),
     };
