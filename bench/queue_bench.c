@@ -145,7 +145,7 @@ int main(int argc, char **argv)
         redisContext *c = connect_or_die(), *b = connect_or_die();
         double *lat = xcalloc((size_t)n, sizeof(double));
         const char *payload = "{\"notify\":\"inv:probe:bench\"}";
-        struct enqueue_opts o = {NULL, NULL, -1, -1, 0, 0, 0};
+        struct enqueue_opts o = {.max_retry = -1, .timeout_ms = -1};
         struct buf err;
         buf_init(&err, 512);
         for (long i = 0; i < n; i++) {

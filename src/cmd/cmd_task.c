@@ -63,7 +63,7 @@ static int read_payload(const char *path, struct buf *out, struct buf *err)
 static int task_submit(struct cli_ctx *ctx)
 {
     const char *type = cli_str(ctx, "task"), *q;
-    struct enqueue_opts o = {NULL, NULL, -1, -1, 0, 0, 0};
+    struct enqueue_opts o = {.max_retry = -1, .timeout_ms = -1};
     struct buf payload, err;
     char id[TASK_ID_MAX];
     int rc = cmd_queue_arg(ctx, &q);

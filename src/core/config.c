@@ -549,6 +549,13 @@ static const struct key keys[] = {
         .check = check_http_path),
     KEY("scheduler.default_queue", T_STRING, scheduler.default_queue, .def_s = "default",
         .check = check_queue_name),
+    KEY("scheduler.timezone", T_STRING, scheduler.timezone, .def_s = "UTC",
+        .check = check_not_empty),
+    KEY("scheduler.catch_up", T_BOOL, scheduler.catch_up, .def = true),
+    KEY("scheduler.metrics.address", T_STRING, scheduler.metrics.address, .def_s = "127.0.0.1:6081",
+        .check = check_listen),
+    KEY("scheduler.metrics.path", T_STRING, scheduler.metrics.path, .def_s = "/metrics",
+        .check = check_http_path),
     KEY("scheduler.jobs", T_JOBS, scheduler.jobs),
 };
 

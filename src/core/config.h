@@ -86,6 +86,12 @@ struct config {
 
     struct {
         char *default_queue; /* default "default" */
+        char *timezone;      /* zone for cron specs without CRON_TZ=, default "UTC" */
+        bool catch_up;       /* one catch-up enqueue per job after a full outage, default true */
+        struct {
+            char *address; /* default 127.0.0.1:6081 */
+            char *path;    /* default /metrics */
+        } metrics;
         struct config_job *jobs;
         size_t njobs;
     } scheduler;

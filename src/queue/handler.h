@@ -56,7 +56,20 @@ const struct task_handler *task_handler_find(const char *type);
 /* Calls fn for every registered handler, sorted by type. */
 void task_handlers_each(void (*fn)(const struct task_handler *h, void *arg), void *arg);
 
+/* A periodic task registered in code (the scheduler enqueues it on the
+ * default queue unless the config declares the same job differently). */
+struct periodic_task {
+    const char *spec; /* "@every 1h", "0 3 * * *" */
+    const char *type;
+    const char *payload; /* JSON, or NULL */
+    const char *desc;
+};
+
+/* Calls fn for every periodic task registered in code. */
+void periodic_tasks_each(void (*fn)(const struct periodic_task *p, void *arg), void *arg);
+
 /* Per-source tables, terminated by a row with type NULL. */
 extern const struct task_handler aux_task_handlers[];
+extern const struct periodic_task aux_periodic_tasks[];
 
 #endif

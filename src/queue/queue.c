@@ -104,10 +104,11 @@ int queue_server_time(redisContext *c, int64_t *ms, struct buf *err)
 struct enqueue_req {
     struct task t;
     struct buf msg, info;
-    char k[6][QUEUE_KEY_MAX];
-    char at[24];
-    const char *argv[3 + 6 + 4];
-    size_t lens[3 + 6 + 4];
+    char k[7][QUEUE_KEY_MAX];
+    char at[24], tick[24];
+    int nkeys, argc;
+    const char *argv[3 + 7 + 6];
+    size_t lens[3 + 7 + 6];
 };
 
 static void req_release(struct enqueue_req *r)
@@ -121,7 +122,8 @@ static void req_release(struct enqueue_req *r)
 static int prepare(struct enqueue_req *r, const char *type, const void *payload, size_t len,
                    const struct enqueue_opts *o, struct buf *err)
 {
-    static const char *const suffix[6] = {"msg", "state", "info", "pending", "scheduled", "wake"};
+    static const char *const suffix[7] = {"msg",       "state", "info", "pending",
+                                          "scheduled", "wake",  "sched"};
     const char *q = o && o->queue ? o->queue : QUEUE_DEFAULT;
     task_init(&r->t);
     buf_init(&r->msg, TASK_PAYLOAD_MAX + 4096);
@@ -168,21 +170,30 @@ static int prepare(struct enqueue_req *r, const char *type, const void *payload,
         return -1;
     }
     snprintf(r->at, sizeof(r->at), "%lld", (long long)(o ? o->process_at_ms : 0));
+    bool tick = o && o->tick_job;
+    r->nkeys = tick ? 7 : 6;
+    r->argc = 3 + r->nkeys + (tick ? 6 : 4);
     r->argv[0] = "EVALSHA";
     r->argv[1] = qscript(QS_ENQUEUE)->sha;
-    r->argv[2] = "6";
-    for (int i = 0; i < 6; i++) {
+    r->argv[2] = tick ? "7" : "6";
+    for (int i = 0; i < r->nkeys; i++) {
         queue_key(r->k[i], q, suffix[i]);
         r->argv[3 + i] = r->k[i];
     }
-    r->argv[9] = t->id;
-    r->argv[10] = r->msg.ptr;
-    r->argv[11] = r->info.ptr ? r->info.ptr : "";
-    r->argv[12] = r->at;
-    for (int i = 0; i < 13; i++)
+    const char **a = r->argv + 3 + r->nkeys;
+    a[0] = t->id;
+    a[1] = r->msg.ptr;
+    a[2] = r->info.ptr ? r->info.ptr : "";
+    a[3] = r->at;
+    if (tick) {
+        snprintf(r->tick, sizeof(r->tick), "%lld", (long long)o->tick_ms);
+        a[4] = o->tick_job;
+        a[5] = r->tick;
+    }
+    for (int i = 0; i < r->argc; i++)
         r->lens[i] = strlen(r->argv[i]);
-    r->lens[10] = r->msg.len;
-    r->lens[11] = r->info.len;
+    r->lens[3 + r->nkeys + 1] = r->msg.len;
+    r->lens[3 + r->nkeys + 2] = r->info.len;
     return 0;
 }
 
@@ -190,6 +201,11 @@ static int enqueue_status(const redisReply *r, const struct enqueue_req *req, st
 {
     if (r->type == REDIS_REPLY_INTEGER && r->integer == 1)
         return 0;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 2) {
+        buf_setf(err, "tick %s of periodic job %s was already enqueued", req->tick,
+                 req->argv[3 + req->nkeys + 4]);
+        return QUEUE_DUPLICATE;
+    }
     buf_setf(err, "task id \"%s\" conflicts with another task in queue %s", req->t.id,
              req->t.queue);
     return QUEUE_CONFLICT;
@@ -232,7 +248,8 @@ int queue_enqueue_many(redisContext *c, const struct enqueue_item *items, size_t
         sadds++;
     }
     for (; sent < n; sent++)
-        if (redisAppendCommandArgv(c, 13, reqs[sent].argv, reqs[sent].lens) != REDIS_OK)
+        if (redisAppendCommandArgv(c, reqs[sent].argc, reqs[sent].argv, reqs[sent].lens) !=
+            REDIS_OK)
             goto io;
     /* Read every reply before anything else is sent on this connection. */
     redisReply **rep = xcalloc(sadds + n, sizeof(*rep));
@@ -262,8 +279,9 @@ int queue_enqueue_many(redisContext *c, const struct enqueue_item *items, size_t
             /* The script cache was empty (a Redis restart): queue_eval
              * loads it; the rest of the batch then finds it. */
             freeReplyObject(r);
-            r = queue_eval(c, QS_ENQUEUE, 6, reqs[k].argv + 3, 4, reqs[k].argv + 9,
-                           reqs[k].lens + 9, err);
+            int nk = reqs[k].nkeys;
+            r = queue_eval(c, QS_ENQUEUE, nk, reqs[k].argv + 3, reqs[k].argc - 3 - nk,
+                           reqs[k].argv + 3 + nk, reqs[k].lens + 3 + nk, err);
             if (!r) {
                 rc = -1;
                 continue;
@@ -746,4 +764,27 @@ int queue_task_cancel(redisContext *c, const char *id, long long *receivers, str
     *receivers = reply_int(r);
     freeReplyObject(r);
     return 0;
+}
+
+int queue_tick_marker(redisContext *c, const char *q, const char *job, int64_t *tick_ms,
+                      struct buf *err)
+{
+    char key[QUEUE_KEY_MAX];
+    queue_key(key, q, "sched");
+    *tick_ms = -1;
+    redisReply *r = redisCommand(c, "HGET %s %s", key, job);
+    if (!r) {
+        buf_setf(err, "redis: %s", c->errstr[0] ? c->errstr : "connection lost");
+        return -1;
+    }
+    int rc = 0;
+    if (r->type == REDIS_REPLY_STRING) {
+        *tick_ms = strtoll(r->str, NULL, 10);
+    } else if (r->type != REDIS_REPLY_NIL) {
+        buf_setf(err, "redis HGET %s: %s", key,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
 }

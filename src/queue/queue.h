@@ -20,7 +20,7 @@
 #define QUEUE_CANCEL_CHANNEL "inv:cancel"
 #define QUEUE_SET_KEY        "inv:queues"
 
-enum { QUEUE_CONFLICT = 1, QUEUE_NOTFOUND = 2, QUEUE_BUSY = 3 };
+enum { QUEUE_CONFLICT = 1, QUEUE_NOTFOUND = 2, QUEUE_BUSY = 3, QUEUE_DUPLICATE = 4 };
 
 /* Names usable as queue names: 1..63 bytes of [A-Za-z0-9_.:-]. */
 bool queue_name_valid(const char *q);
@@ -44,10 +44,15 @@ struct enqueue_opts {
     int64_t deadline_ms;   /* Unix ms; 0: none */
     int64_t retention_ms;  /* keep completed tasks; 0: delete at once */
     int64_t process_at_ms; /* Unix ms; 0: now */
+    /* Periodic jobs: enqueue only when tick_ms is newer than the job's last
+     * enqueued tick (kept in the queue's slot), else QUEUE_DUPLICATE. */
+    const char *tick_job; /* NULL: not a periodic tick */
+    int64_t tick_ms;
 };
 
 /* Enqueues a task. 0 ok (id_out filled), QUEUE_CONFLICT when a task with
- * that id exists in the queue, -1 on error (bad options or Redis). */
+ * that id exists in the queue, QUEUE_DUPLICATE for a periodic tick already
+ * enqueued, -1 on error (bad options or Redis). */
 int queue_enqueue(redisContext *c, const char *type, const void *payload, size_t len,
                   const struct enqueue_opts *o, char id_out[TASK_ID_MAX],
                   struct buf *err) MUSTCHECK;
@@ -97,6 +102,10 @@ int queue_task_get(redisContext *c, const char *q, const char *id, struct task *
 int queue_task_delete(redisContext *c, const char *q, const char *id, struct buf *err) MUSTCHECK;
 /* Asks every worker to cancel task id; *receivers = workers listening. */
 int queue_task_cancel(redisContext *c, const char *id, long long *receivers,
+                      struct buf *err) MUSTCHECK;
+
+/* The last tick enqueued for periodic job `job` in queue q (ms), or -1. */
+int queue_tick_marker(redisContext *c, const char *q, const char *job, int64_t *tick_ms,
                       struct buf *err) MUSTCHECK;
 
 /* Redis server time in Unix ms. */

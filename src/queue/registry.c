@@ -9,6 +9,17 @@ static const struct task_handler *const sources[] = {
     aux_task_handlers,
 };
 
+static const struct periodic_task *const periodic[] = {
+    aux_periodic_tasks,
+};
+
+void periodic_tasks_each(void (*fn)(const struct periodic_task *p, void *arg), void *arg)
+{
+    for (size_t s = 0; s < ARRAY_SIZE(periodic); s++)
+        for (const struct periodic_task *p = periodic[s]; p->type; p++)
+            fn(p, arg);
+}
+
 enum task_result task_fail(struct task_ctx *ctx, bool permanent, const char *fmt, ...)
 {
     char msg[TASK_ERROR_MAX];

@@ -10,7 +10,8 @@
  *   inv:{q}:archived   ZSET  id -> archived at (ms)
  *   inv:{q}:completed  ZSET  id -> delete at (ms)
  *   inv:{q}:paused     STRING present = paused
- *   inv:{q}:wake       LIST  wake-up tokens for blocked fetchers (bounded) */
+ *   inv:{q}:wake       LIST  wake-up tokens for blocked fetchers (bounded)
+ *   inv:{q}:sched      HASH  periodic job id -> last tick enqueued (ms) */
 #include "queue/scripts.h"
 
 #include <pthread.h>
@@ -53,11 +54,17 @@
     "  return #old\n"                                                                              \
     "end\n"
 
-/* KEYS: msg state info pending scheduled wake
- * ARGV: id msg info process_at_ms(0 = now)
- * -> 1 enqueued, 0 id already exists */
+/* KEYS: msg state info pending scheduled wake [sched]
+ * ARGV: id msg info process_at_ms(0 = now) [job tick_ms]
+ * -> 1 enqueued, 0 id already exists, 2 the periodic job's tick (sched
+ *    given) is not newer than the last one enqueued: a duplicate */
 static const char enqueue_lua[] =
-    PRELUDE "if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end\n"
+    PRELUDE "if KEYS[7] then\n"
+            "  local last = redis.call('HGET', KEYS[7], ARGV[5])\n"
+            "  if last and tonumber(last) >= tonumber(ARGV[6]) then return 2 end\n"
+            "end\n"
+            "if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end\n"
+            "if KEYS[7] then redis.call('HSET', KEYS[7], ARGV[5], ARGV[6]) end\n"
             "local t = now()\n"
             "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
             "redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])\n"
