@@ -82,7 +82,19 @@ $(O)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB_OBJS) $(LDFLAGS) \
 		$(LDLIBS) $(shell pkg-config --libs cmocka)
 
-unit-bins: $(UNIT_BINS)
+# Test helpers and provider fakes (tests/tools, tests/fakes) link the library too.
+TOOL_SRCS := $(wildcard tests/tools/*.c tests/fakes/*.c)
+TOOL_BINS := $(TOOL_SRCS:tests/%.c=$(O)/tests/%)
+$(O)/tests/tools/%: tests/tools/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  TOOL    $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS)
+$(O)/tests/fakes/%: tests/fakes/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@[ "$(V)" = 1 ] || echo "  FAKE    $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS)
+
+unit-bins: $(UNIT_BINS) $(TOOL_BINS)
 
 # Benchmark helpers (bench/*.c) link the library like unit tests do.
 BENCH_SRCS := $(wildcard bench/*.c)
