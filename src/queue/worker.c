@@ -930,8 +930,10 @@ static void *maint_main(void *arg)
         }
         pthread_mutex_unlock(&w->mu);
     }
-    redisContext *c = rds_conn_get(&rc, NULL);
-    if (c) { /* deregister */
+    /* Deregister: one attempt, so a dead Redis cannot hold up the exit (the
+     * registration expires with its TTL anyway). */
+    redisContext *c = rds_conn_try(&rc);
+    if (c) {
         char key[256];
         snprintf(key, sizeof(key), "%s%s", WORKER_INFO_PREFIX, w->id);
         const char *del[2] = {"DEL", key}, *zrem[3] = {"ZREM", WORKER_REGISTRY_KEY, w->id};
