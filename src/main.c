@@ -9,6 +9,7 @@ static const struct cli_cmd root_subs[] = {
     {"worker", {"w"}, "worker operations", NULL, NULL, NULL, cmd_worker_subs, 0, NULL},
     {"queue", {"q"}, "queue operations", NULL, NULL, NULL, cmd_queue_subs, 0, NULL},
     {"task", {"t"}, "task operations", NULL, NULL, NULL, cmd_task_subs, 0, NULL},
+    {"model", {"m"}, "model operations", NULL, NULL, NULL, cmd_model_subs, 0, NULL},
     {"scheduler", {"sched"}, "scheduler operations", NULL, NULL, NULL, cmd_scheduler_subs, 0, NULL},
     {"status",
      {"st"},

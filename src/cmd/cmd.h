@@ -15,6 +15,7 @@ extern const struct cli_cmd cmd_queue_subs[];
 extern const struct cli_cmd cmd_task_subs[];
 extern const struct cli_cmd cmd_worker_subs[];
 extern const struct cli_cmd cmd_scheduler_subs[];
+extern const struct cli_cmd cmd_model_subs[];
 
 int cmd_version(struct cli_ctx *ctx);
 int cmd_status(struct cli_ctx *ctx);

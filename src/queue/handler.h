@@ -11,6 +11,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/metrics.h"
 #include "queue/task.h"
 
 enum task_result {
@@ -29,8 +30,11 @@ struct task_ctx {
         struct task_ctx *ctx); /* opens this thread's connection lazily; NULL + err on failure */
     void *worker_thread;       /* opaque, for db() */
     atomic_bool *cancelled;    /* set on timeout, deadline, `task cancel` or shutdown */
-    struct buf err;            /* the error to record when the result is TASK_FAILED */
-    bool permanent;            /* archive at once, do not retry */
+    /* The worker's registry (NULL when none): sources register their own
+     * families on first use (metrics_gauge returns the existing family). */
+    struct metrics_registry *metrics;
+    struct buf err; /* the error to record when the result is TASK_FAILED */
+    bool permanent; /* archive at once, do not retry */
 };
 
 #define TH_NEEDS_DB 0x1u
@@ -45,6 +49,11 @@ struct task_handler {
 /* Records an error for the task; returns TASK_FAILED for `return task_fail(...)`. */
 enum task_result task_fail(struct task_ctx *ctx, bool permanent, const char *fmt, ...)
     PRINTF_LIKE(3, 4);
+
+/* The payload as a JSON object (empty payload = {}); NULL after recording a
+ * permanent failure when it is not one: a bad payload does not get better
+ * by retrying. Caller json_decref()s. */
+struct json_t *task_payload_object(struct task_ctx *ctx);
 
 static inline bool task_cancelled(const struct task_ctx *ctx)
 {

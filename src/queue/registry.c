@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "queue/handler.h"
 
 static const struct task_handler *const sources[] = {
@@ -61,4 +63,19 @@ void task_handlers_each(void (*fn)(const struct task_handler *h, void *arg), voi
     for (size_t i = 0; i < n; i++)
         fn(all[i], arg);
     free(all);
+}
+
+json_t *task_payload_object(struct task_ctx *ctx)
+{
+    const struct task *t = ctx->task;
+    if (t->payload_len == 0)
+        return json_object();
+    json_error_t je;
+    json_t *j = json_loadb((const char *)t->payload, t->payload_len, 0, &je);
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        task_fail(ctx, true, "invalid payload: %s", j ? "expected a JSON object" : je.text);
+        return NULL;
+    }
+    return j;
 }

@@ -1,12 +1,15 @@
 """`inventory db ...` against a real PostgreSQL: the operations guide's flows,
 atomic failure, concurrent migrators, groups, lock/unlock, create."""
 import json
+import os
 import re
 import subprocess
 import threading
+from pathlib import Path
 
-EMBEDDED = ["20261122080000_add_aws_region", "20261122080100_add_aws_az",
-            "20261122080200_add_link_aws_region_to_az"]
+# The migrations compiled into the binary: those of the source tree.
+EMBEDDED = sorted({p.name.split(".")[0] for p in
+                   (Path(os.environ.get("INVENTORY_ROOT", ".")) / "migrations").glob("*.up.sql")})
 GO_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})? \+0000 UTC$")
 
 
@@ -38,7 +41,8 @@ def test_guide_flow(db, make_config, inv):
 
     r = inv("db", "status", config=cfg)
     assert r.rc == 0
-    assert r.out.splitlines() == ["pending migration(s): 3",
+    assert len(EMBEDDED) > 3
+    assert r.out.splitlines() == [f"pending migration(s): {len(EMBEDDED)}",
                                   "database version: none (no migrations applied)",
                                   "database is out-of-date"]
 

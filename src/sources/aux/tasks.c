@@ -11,27 +11,11 @@
 #include "core/util.h"
 #include "queue/handler.h"
 #include "queue/queue.h"
-
-/* Parses the payload as a JSON object (empty payload = {}); on failure the
- * task fails permanently: a bad payload will not get better by retrying. */
-static json_t *payload_object(struct task_ctx *ctx)
-{
-    const struct task *t = ctx->task;
-    if (t->payload_len == 0)
-        return json_object();
-    json_error_t je;
-    json_t *j = json_loadb((const char *)t->payload, t->payload_len, 0, &je);
-    if (!j || !json_is_object(j)) {
-        json_decref(j);
-        task_fail(ctx, true, "invalid payload: %s", j ? "expected a JSON object" : je.text);
-        return NULL;
-    }
-    return j;
-}
+#include "sources/aux/aux.h"
 
 static enum task_result drain_state(struct task_ctx *ctx, enum task_state state)
 {
-    json_t *p = payload_object(ctx);
+    json_t *p = task_payload_object(ctx);
     if (!p)
         return TASK_FAILED;
     json_t *jq = json_object_get(p, "queue");
@@ -85,7 +69,7 @@ static enum task_result noop(struct task_ctx *ctx)
 {
     if (ctx->task->payload_len == 0)
         return TASK_OK;
-    json_t *p = payload_object(ctx);
+    json_t *p = task_payload_object(ctx);
     if (!p)
         return TASK_FAILED;
     const char *key = json_string_value(json_object_get(p, "notify"));
@@ -109,7 +93,7 @@ static enum task_result noop(struct task_ctx *ctx)
 
 static enum task_result sleep_task(struct task_ctx *ctx)
 {
-    json_t *p = payload_object(ctx);
+    json_t *p = task_payload_object(ctx);
     if (!p)
         return TASK_FAILED;
     const char *d = json_string_value(json_object_get(p, "duration"));
@@ -132,7 +116,7 @@ static enum task_result sleep_task(struct task_ctx *ctx)
 
 static enum task_result fail_task(struct task_ctx *ctx)
 {
-    json_t *p = payload_object(ctx);
+    json_t *p = task_payload_object(ctx);
     if (!p)
         return TASK_FAILED;
     const char *e = json_string_value(json_object_get(p, "error"));
@@ -147,6 +131,9 @@ const struct task_handler aux_task_handlers[] = {
      "delete completed tasks of payload.queue (default: every queue)", delete_completed, 0},
     {"aux:task:delete-archived-tasks",
      "delete archived tasks of payload.queue (default: every queue)", delete_archived, 0},
+    {"aux:task:housekeeper",
+     "delete rows not seen within each model's retention (payload.retention: [{name, duration}])",
+     aux_housekeeper, TH_NEEDS_DB},
     {"aux:task:noop",
      "diagnostic: do nothing; payload.notify (a key under inv:probe:) gets the task id", noop, 0},
     {"aux:task:sleep", "diagnostic: sleep payload.duration (default 1s), cancellable", sleep_task,

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS l_aws_region_to_vpc;

@@ -1,0 +1,201 @@
+/* Model registry and set-based upserts (see model.h). */
+#include "db/model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/pg.h"
+
+static const struct model_def *const sources[] = {
+    aws_models,
+};
+
+/* The longest array literal a column may reach before a flush is needed:
+ * PostgreSQL takes up to 1 GB per parameter; batches stay far below. */
+#define ARRAY_MAX (256u << 20)
+
+const struct model_def *model_find(const char *name)
+{
+    for (size_t s = 0; s < ARRAY_SIZE(sources); s++)
+        for (const struct model_def *m = sources[s]; m->name; m++)
+            if (strcmp(m->name, name) == 0)
+                return m;
+    return NULL;
+}
+
+void models_each(void (*fn)(const struct model_def *m, void *arg), void *arg)
+{
+    for (size_t s = 0; s < ARRAY_SIZE(sources); s++)
+        for (const struct model_def *m = sources[s]; m->name; m++)
+            fn(m, arg);
+}
+
+size_t model_ncols(const struct model_def *m)
+{
+    size_t n = 0;
+    while (m->cols[n].name)
+        n++;
+    return n;
+}
+
+int model_col_index(const struct model_def *m, const char *name)
+{
+    if (strcmp(name, "id") == 0 || strcmp(name, "created_at") == 0 ||
+        strcmp(name, "updated_at") == 0)
+        return -2;
+    for (int i = 0; m->cols[i].name; i++)
+        if (strcmp(m->cols[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* The upsert statement of m, built once per batch from the static model
+ * description (identifiers only; every value is a parameter). */
+static int build_sql(struct model_batch *b)
+{
+    const struct model_def *m = b->m;
+    struct buf *s = &b->sql;
+    int rc = 0;
+    rc |= buf_addf(s, "INSERT INTO %s (", m->table);
+    for (size_t i = 0; i < b->ncols; i++)
+        rc |= buf_addf(s, "%s%s", i ? ", " : "", m->cols[i].name);
+    rc |= buf_adds(s, ") SELECT DISTINCT ON (");
+    for (size_t k = 0; m->key[k]; k++)
+        rc |= buf_addf(s, "%su.%s", k ? ", " : "", m->key[k]);
+    rc |= buf_adds(s, ") ");
+    for (size_t i = 0; i < b->ncols; i++) {
+        const char *c = m->cols[i].name;
+        const char *sep = i ? ", " : "";
+        switch (m->cols[i].type) {
+        case COL_TEXT:
+            rc |= buf_addf(s, "%sCOALESCE(u.%s, '')", sep, c);
+            break;
+        case COL_INT:
+            rc |= buf_addf(s, "%sCOALESCE(u.%s::bigint, 0)", sep, c);
+            break;
+        case COL_BOOL:
+            rc |= buf_addf(s, "%sCOALESCE(u.%s::boolean, false)", sep, c);
+            break;
+        case COL_TIME:
+            rc |= buf_addf(s, "%su.%s::timestamptz", sep, c);
+            break;
+        }
+    }
+    rc |= buf_adds(s, " FROM unnest(");
+    for (size_t i = 0; i < b->ncols; i++)
+        rc |= buf_addf(s, "%s$%zu::text[]", i ? ", " : "", i + 1);
+    rc |= buf_adds(s, ") WITH ORDINALITY AS u(");
+    for (size_t i = 0; i < b->ncols; i++)
+        rc |= buf_addf(s, "%s, ", m->cols[i].name);
+    rc |= buf_adds(s, "ord__) ORDER BY ");
+    for (size_t k = 0; m->key[k]; k++)
+        rc |= buf_addf(s, "u.%s, ", m->key[k]);
+    rc |= buf_adds(s, "u.ord__ DESC ON CONFLICT (");
+    for (size_t k = 0; m->key[k]; k++)
+        rc |= buf_addf(s, "%s%s", k ? ", " : "", m->key[k]);
+    rc |= buf_adds(s, ") DO UPDATE SET ");
+    for (size_t i = 0; i < b->ncols; i++)
+        rc |= buf_addf(s, "%s = EXCLUDED.%s, ", m->cols[i].name, m->cols[i].name);
+    rc |= buf_adds(s, "updated_at = now()");
+    return rc ? -1 : 0;
+}
+
+void model_batch_init(struct model_batch *b, const struct model_def *m)
+{
+    memset(b, 0, sizeof(*b));
+    b->m = m;
+    b->ncols = model_ncols(m);
+    b->arrays = xcalloc(b->ncols, sizeof(*b->arrays));
+    for (size_t i = 0; i < b->ncols; i++)
+        buf_init(&b->arrays[i], ARRAY_MAX);
+    buf_init(&b->sql, 64 * 1024);
+}
+
+void model_batch_release(struct model_batch *b)
+{
+    for (size_t i = 0; i < b->ncols; i++)
+        buf_release(&b->arrays[i]);
+    free(b->arrays);
+    buf_release(&b->sql);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Appends one array element: NULL, or a double-quoted string with '"' and
+ * '\' escaped (the array input syntax). */
+static int add_elem(struct buf *a, const char *v)
+{
+    if (buf_addc(a, a->len ? ',' : '{') < 0)
+        return -1;
+    if (!v)
+        return buf_adds(a, "NULL");
+    if (buf_addc(a, '"') < 0)
+        return -1;
+    const char *run = v;
+    for (const char *p = v;; p++) {
+        if (*p == '"' || *p == '\\' || *p == '\0') {
+            if (buf_add(a, run, (size_t)(p - run)) < 0)
+                return -1;
+            if (*p == '\0')
+                break;
+            if (buf_addc(a, '\\') < 0 || buf_addc(a, *p) < 0)
+                return -1;
+            run = p + 1;
+        }
+    }
+    return buf_addc(a, '"');
+}
+
+int model_batch_add(struct model_batch *b, const char *const *values)
+{
+    for (size_t i = 0; i < b->ncols; i++)
+        if (add_elem(&b->arrays[i], values[i]) < 0) {
+            /* A failed append released that column: the batch is unusable
+             * until flushed; drop it whole rather than misalign rows. */
+            for (size_t j = 0; j < b->ncols; j++)
+                buf_reset(&b->arrays[j]);
+            b->nrows = 0;
+            return -1;
+        }
+    b->nrows++;
+    return 0;
+}
+
+int model_batch_flush(struct model_batch *b, PGconn *c, long long *affected, struct buf *err)
+{
+    if (affected)
+        *affected = 0;
+    if (b->nrows == 0)
+        return 0;
+    if (b->sql.len == 0 && build_sql(b) < 0) {
+        buf_setf(err, "%s: cannot build the upsert statement", b->m->table);
+        return -1;
+    }
+    const char **params = xcalloc(b->ncols, sizeof(*params));
+    for (size_t i = 0; i < b->ncols; i++) {
+        if (buf_addc(&b->arrays[i], '}') < 0) {
+            free(params);
+            buf_setf(err, "%s: batch too large", b->m->table);
+            return -1;
+        }
+        params[i] = buf_str(&b->arrays[i]);
+    }
+    char what[128];
+    snprintf(what, sizeof(what), "upsert %s", b->m->table);
+    PGresult *r = pg_exec(c, buf_str(&b->sql), (int)b->ncols, params, err);
+    free(params);
+    int rc = -1;
+    if (r) {
+        if (affected)
+            *affected = strtoll(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+        rc = 0;
+    } else {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s: %s", what, buf_str(err));
+        buf_setf(err, "%s", msg);
+    }
+    for (size_t i = 0; i < b->ncols; i++)
+        buf_reset(&b->arrays[i]);
+    b->nrows = 0;
+    return rc;
+}

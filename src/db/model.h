@@ -1,0 +1,66 @@
+/* Models: the tables of collected data, described once in static tables per
+ * data source (src/sources/<name>/models.c) and used by the set-based
+ * upserts, the housekeeper, `inventory model ...` and the API. Every model
+ * table has id (bigserial), its columns, created_at and updated_at; a
+ * natural unique key; link tables join two models by id. */
+#ifndef INV_MODEL_H
+#define INV_MODEL_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+
+enum col_type { COL_TEXT = 0, COL_INT, COL_BOOL, COL_TIME };
+
+struct model_col {
+    const char *name;
+    enum col_type type;
+};
+
+struct model_def {
+    const char *name;  /* "aws:model:instance" */
+    const char *table; /* "aws_instance" */
+    const char *desc;
+    const struct model_col *cols; /* data columns in insert order, {NULL} terminated */
+    const char *const *key;       /* natural key columns, NULL terminated */
+    /* Link tables only: the two models joined ("<a>_id", "<b>_id"). */
+    const char *link_a, *link_b; /* model names, or NULL for entities */
+};
+
+/* Every model of every source, in registration order; NULL when unknown. */
+const struct model_def *model_find(const char *name);
+void models_each(void (*fn)(const struct model_def *m, void *arg), void *arg);
+/* Index of column name in m->cols, or -1 (id, created_at, updated_at: -2). */
+int model_col_index(const struct model_def *m, const char *name);
+size_t model_ncols(const struct model_def *m);
+
+/* Per-source tables, terminated by a row with name NULL. */
+extern const struct model_def aws_models[];
+
+/* A batch of rows for one set-based upsert:
+ *   INSERT INTO t (cols) SELECT DISTINCT ON (key) ... FROM unnest($1::text[], ...)
+ *   ON CONFLICT (key) DO UPDATE SET col = EXCLUDED.col, ..., updated_at = now()
+ * Values are text (NULL = SQL NULL) cast to the column types by the
+ * statement; the arrays travel as parameters, never as SQL text. */
+struct model_batch {
+    const struct model_def *m;
+    size_t ncols, nrows;
+    struct buf *arrays; /* one array literal per column, being built */
+    struct buf sql;
+};
+
+void model_batch_init(struct model_batch *b, const struct model_def *m);
+void model_batch_release(struct model_batch *b);
+/* Adds one row: values[i] for m->cols[i] (NULL = SQL NULL). -1 when a value
+ * holds a NUL byte or the batch is too large (flush first). */
+int model_batch_add(struct model_batch *b, const char *const *values) MUSTCHECK;
+/* Upserts the rows (nothing when empty) and empties the batch; *affected
+ * (optional) counts them. -1 with err on a database error. */
+int model_batch_flush(struct model_batch *b, PGconn *c, long long *affected,
+                      struct buf *err) MUSTCHECK;
+
+#define MODEL_BATCH_ROWS 1000 /* rows per statement the collectors aim for */
+
+#endif
