@@ -28,6 +28,10 @@
 #define MAX_QUEUES     1000
 #define MAX_JOBS       10000
 #define QUEUE_NAME_MAX 64
+#define MAX_LIST_ITEMS 1000 /* aws.excluded_regions, use_credentials */
+#define MAX_AWS_CREDS  100
+#define CRED_NAME_MAX  64
+#define URL_MAX        1024
 /* Bytes of a rejected value quoted in an error, and the room they need once
  * escaped (\xNN per byte, quotes, "..."). */
 #define SHOW_MAX 64
@@ -471,6 +475,94 @@ static const char *check_not_empty(const char *s)
     return *s ? NULL : "must not be empty";
 }
 
+/* ---- aws checks ---------------------------------------------------------- */
+
+const char *const config_aws_service_names[CONFIG_AWS_SERVICES] = {"ec2", "elb", "elbv2", "s3"};
+
+#define CRED_NAME_RULE "expected a credential name of 1..64 characters from A-Z a-z 0-9 _ . : -"
+
+static const char *check_cred_name(const char *s)
+{
+    return is_safe_name(s, CRED_NAME_MAX) ? NULL : CRED_NAME_RULE;
+}
+
+/* AWS region names: "eu-central-1", "us-gov-west-1", "cn-north-1". */
+static const char *check_region(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 32)
+        return "expected a region name of 1..32 characters from a-z 0-9 -";
+    for (size_t i = 0; i < n; i++)
+        if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '-')
+            return "expected a region name of 1..32 characters from a-z 0-9 -";
+    return NULL;
+}
+
+/* http(s)://host[:port][/path], no spaces, no query: the client appends
+ * paths and signs the host exactly as written. */
+static const char *check_url(const char *s)
+{
+    const char *bad = "expected an http:// or https:// URL with a host, without spaces, query or "
+                      "fragment";
+    const char *host;
+
+    if (strncmp(s, "http://", 7) == 0)
+        host = s + 7;
+    else if (strncmp(s, "https://", 8) == 0)
+        host = s + 8;
+    else
+        return bad;
+    if (!*host || *host == '/' || *host == ':' || strlen(s) > URL_MAX)
+        return bad;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#' || *p == '@')
+            return bad;
+    return NULL;
+}
+
+static const char *check_provider(const char *s)
+{
+    return strcmp(s, "profile") == 0 || strcmp(s, "env") == 0 || strcmp(s, "token_file") == 0
+               ? NULL
+               : "expected one of profile, env, token_file";
+}
+
+static const char *check_role_arn(const char *s)
+{
+    if (strncmp(s, "arn:", 4) != 0 || strlen(s) > 2048)
+        return "expected a role ARN (arn:aws:iam::123456789012:role/name)";
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f)
+            return "expected a role ARN (arn:aws:iam::123456789012:role/name)";
+    return NULL;
+}
+
+/* STS: [\w+=,.@-]{2,64}. */
+static const char *check_session_name(const char *s)
+{
+    const char *rule = "expected 2..64 characters from A-Z a-z 0-9 + = , . @ _ -";
+    size_t n = strlen(s);
+
+    if (n < 2 || n > 64)
+        return rule;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("+=,.@_-", *s))
+            return rule;
+    return NULL;
+}
+
+/* A profile name goes into an INI section header. */
+static const char *check_profile_name(const char *s)
+{
+    if (!*s || strlen(s) > 128)
+        return "expected a profile name of 1..128 characters";
+    for (; *s; s++)
+        if ((unsigned char)*s < ' ' || *s == 0x7f || *s == '[' || *s == ']')
+            return "expected a profile name without brackets or control characters";
+    return NULL;
+}
+
 /* ---- the key table ----------------------------------------------------- */
 
 enum key_type {
@@ -480,8 +572,10 @@ enum key_type {
     T_DURATION, /* int64_t milliseconds */
     T_LOGLEVEL,
     T_LOGFORMAT,
-    T_QUEUES, /* worker.queues: name -> priority */
-    T_JOBS,   /* scheduler.jobs: sequence of job mappings */
+    T_QUEUES,    /* worker.queues: name -> priority */
+    T_JOBS,      /* scheduler.jobs: sequence of job mappings */
+    T_STRLIST,   /* struct config_strlist; check applies to each item */
+    T_AWS_CREDS, /* aws.credentials: name -> credential mapping */
 };
 
 enum {
@@ -498,7 +592,7 @@ struct key {
     int64_t min, max;  /* T_INT, T_DURATION (ms) */
     int64_t def;       /* default for non-string types */
     const char *def_s; /* default for T_STRING (NULL: unset) */
-    check_fn *check;   /* T_STRING: extra validation */
+    check_fn *check;   /* T_STRING, T_STRLIST items: extra validation */
     size_t given;      /* 1 + offset of a bool set when the key is given; 0: none */
 };
 
@@ -557,6 +651,52 @@ static const struct key keys[] = {
     KEY("scheduler.metrics.path", T_STRING, scheduler.metrics.path, .def_s = "/metrics",
         .check = check_http_path),
     KEY("scheduler.jobs", T_JOBS, scheduler.jobs),
+    KEY("aws.is_enabled", T_BOOL, aws.is_enabled, .def = false),
+    KEY("aws.region", T_STRING, aws.region, .def_s = "us-east-1", .check = check_region),
+    KEY("aws.endpoint_url", T_STRING, aws.endpoint_url, .flags = K_OPTIONAL, .check = check_url),
+    KEY("aws.excluded_regions", T_STRLIST, aws.excluded_regions, .check = check_region),
+    KEY("aws.retry.max_attempts", T_INT, aws.retry.max_attempts, .min = 1, .max = 20, .def = 5),
+    KEY("aws.retry.base_delay", T_DURATION, aws.retry.base_delay_ms, .min = 1, .max = MINUTE,
+        .def = 200),
+    KEY("aws.retry.max_delay", T_DURATION, aws.retry.max_delay_ms, .min = 1, .max = 10 * MINUTE,
+        .def = 5 * SECOND),
+    KEY("aws.http.timeout", T_DURATION, aws.http.timeout_ms, .min = SECOND, .max = HOUR,
+        .def = 30 * SECOND),
+    KEY("aws.http.connect_timeout", T_DURATION, aws.http.connect_timeout_ms, .min = 100,
+        .max = 5 * MINUTE, .def = 5 * SECOND),
+#define AWS_SERVICE_KEYS(i, n)                                                                     \
+    KEY("aws.services." n ".use_credentials", T_STRLIST, aws.services[i].use_credentials,          \
+        .check = check_cred_name),                                                                 \
+        KEY("aws.services." n ".endpoint_url", T_STRING, aws.services[i].endpoint_url,             \
+            .flags = K_OPTIONAL, .check = check_url)
+    AWS_SERVICE_KEYS(0, "ec2"),
+    AWS_SERVICE_KEYS(1, "elb"),
+    AWS_SERVICE_KEYS(2, "elbv2"),
+    AWS_SERVICE_KEYS(3, "s3"),
+#undef AWS_SERVICE_KEYS
+    KEY("aws.credentials", T_AWS_CREDS, aws.credentials),
+};
+
+/* The keys of one aws.credentials.<name> mapping, by path inside it. */
+enum cred_type { C_STRING, C_DURATION, C_PROVIDER };
+static const struct cred_key {
+    const char *name;
+    enum cred_type type;
+    size_t off; /* in struct config_aws_cred */
+    int64_t min, max;
+    check_fn *check;
+} cred_keys[] = {
+    {"provider", C_PROVIDER, offsetof(struct config_aws_cred, provider), 0, 0, check_provider},
+    {"profile.name", C_STRING, offsetof(struct config_aws_cred, profile), 0, 0, check_profile_name},
+    {"token_file.path", C_STRING, offsetof(struct config_aws_cred, token_path), 0, 0,
+     check_not_empty},
+    {"token_file.role_arn", C_STRING, offsetof(struct config_aws_cred, role_arn), 0, 0,
+     check_role_arn},
+    {"token_file.role_session_name", C_STRING, offsetof(struct config_aws_cred, role_session_name),
+     0, 0, check_session_name},
+    /* STS accepts 15 minutes to 12 hours (the role's maximum applies). */
+    {"token_file.duration", C_DURATION, offsetof(struct config_aws_cred, duration_ms), 15 * MINUTE,
+     12 * HOUR, NULL},
 };
 
 /* The keys of one scheduler.jobs[] entry; all strings. */
@@ -621,6 +761,26 @@ static void free_jobs(struct config_job *jobs, size_t n)
     free(jobs);
 }
 
+static void free_strlist(struct config_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    free(l->pos);
+    memset(l, 0, sizeof(*l));
+}
+
+static void free_creds(struct config_aws_cred *cs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(cs[i].name);
+        for (size_t k = 0; k < ARRAY_SIZE(cred_keys); k++)
+            if (cred_keys[k].type == C_STRING)
+                free(*(char **)((char *)&cs[i] + cred_keys[k].off));
+    }
+    free(cs);
+}
+
 /* What a key accepts, for "expected ..." messages. */
 static const char *expected(const struct key *k, char *tmp, size_t n)
 {
@@ -647,6 +807,10 @@ static const char *expected(const struct key *k, char *tmp, size_t n)
         return "expected a mapping of queue names to priorities";
     case T_JOBS:
         return "expected a sequence of jobs";
+    case T_STRLIST:
+        return "expected a sequence of strings";
+    case T_AWS_CREDS:
+        return "expected a mapping of credential names to credentials";
     }
     return "unexpected value";
 }
@@ -802,6 +966,238 @@ out:
     return rc;
 }
 
+/* A sequence of strings, each checked; replaces the earlier list. */
+static int set_strlist(const struct ctx *c, const struct key *k, const struct node *v)
+{
+    struct config_strlist l = {0};
+    char tmp[SHOW_BUF], exp[96];
+    const char *problem;
+
+    if (v->null)
+        return 0;
+    if (v->kind != N_SEQ)
+        return fail(c, v->line, "%s: %s, got %s", k->name, expected(k, exp, sizeof(exp)),
+                    describe(v, false, tmp));
+    if (v->nkids > MAX_LIST_ITEMS)
+        return fail(c, v->line, "%s: more than %d items", k->name, MAX_LIST_ITEMS);
+    if (v->nkids) {
+        l.items = xcalloc(v->nkids, sizeof(*l.items));
+        l.pos = xcalloc(v->nkids, sizeof(*l.pos));
+    }
+    for (size_t i = 0; i < v->nkids; i++) {
+        const struct node *it = v->kids[i];
+
+        if (it->kind != N_SCALAR || it->null) {
+            fail(c, it->line, "%s[%zu]: expected a string, got %s", k->name, i,
+                 describe(it, false, tmp));
+            goto bad;
+        }
+        if (k->check && (problem = k->check(it->str))) {
+            fail(c, it->line, "%s[%zu]: %s, got %s", k->name, i, problem, describe(it, false, tmp));
+            goto bad;
+        }
+        for (size_t j = 0; j < l.n; j++) {
+            if (strcmp(l.items[j], it->str) == 0) {
+                fail(c, it->line, "%s[%zu]: %s listed twice", k->name, i, describe(it, false, tmp));
+                goto bad;
+            }
+        }
+        l.items[l.n] = xstrdup(it->str);
+        l.pos[l.n] = (struct config_pos){c->file, it->line};
+        l.n++;
+    }
+    free_strlist(field(c->cfg, k->off));
+    *(struct config_strlist *)field(c->cfg, k->off) = l;
+    return 0;
+bad:
+    free_strlist(&l);
+    return -1;
+}
+
+static const struct cred_key *find_cred_key(const char *path)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(cred_keys); i++)
+        if (strcmp(cred_keys[i].name, path) == 0)
+            return &cred_keys[i];
+    return NULL;
+}
+
+static bool is_cred_section(const char *path)
+{
+    size_t n = strlen(path);
+    for (size_t i = 0; i < ARRAY_SIZE(cred_keys); i++)
+        if (strncmp(cred_keys[i].name, path, n) == 0 && cred_keys[i].name[n] == '.')
+            return true;
+    return false;
+}
+
+/* Applies one mapping of a credential (the credential itself, or its
+ * profile / token_file section when sub is set). base is
+ * "aws.credentials.<name>" for messages. */
+static int walk_cred(const struct ctx *c, const struct node *map, const char *base, const char *sub,
+                     struct config_aws_cred *cred)
+{
+    char tmp[SHOW_BUF];
+
+    for (size_t i = 0; i + 1 < map->nkids; i += 2) {
+        const struct node *key = map->kids[i], *val = map->kids[i + 1];
+        const struct cred_key *ck;
+        const char *problem;
+        char *path, *full;
+        int rc = 0;
+
+        if (key->kind != N_SCALAR)
+            return fail(c, key->line, "%s: expected a string key, got %s", base,
+                        describe(key, false, tmp));
+        path = sub ? xasprintf("%s.%s", sub, key->str) : xstrdup(key->str);
+        full = xasprintf("%s.%s", base, path);
+        for (size_t j = 0; j < i; j += 2) {
+            if (strcmp(map->kids[j]->str, key->str) == 0) {
+                rc = fail(c, key->line, "duplicate key %s", quote(full, strlen(full), tmp));
+                goto next;
+            }
+        }
+        ck = strchr(key->str, '.') ? NULL : find_cred_key(path);
+        if (!ck) {
+            if (!*key->str || strchr(key->str, '.') || !is_cred_section(path))
+                rc = fail(c, key->line, "unknown key %s", quote(full, strlen(full), tmp));
+            else if (val->null)
+                rc = 0;
+            else if (val->kind != N_MAP)
+                rc = fail(c, val->line, "%s: expected a mapping, got %s", full,
+                          describe(val, false, tmp));
+            else
+                rc = walk_cred(c, val, base, path, cred);
+            goto next;
+        }
+        void *f = (char *)cred + ck->off;
+        if (val->kind != N_SCALAR || val->null) {
+            if (val->kind == N_SCALAR && ck->type == C_STRING)
+                goto next; /* `key:` with nothing keeps the default */
+            rc =
+                fail(c, val->line, "%s: expected %s, got %s", full,
+                     ck->type == C_DURATION ? "a duration" : "a string", describe(val, false, tmp));
+            goto next;
+        }
+        switch (ck->type) {
+        case C_STRING:
+        case C_PROVIDER:
+            if (ck->check && (problem = ck->check(val->str))) {
+                rc = fail(c, val->line, "%s: %s, got %s", full, problem, describe(val, false, tmp));
+                goto next;
+            }
+            if (ck->type == C_STRING)
+                set_str(f, val->str);
+            else
+                *(enum config_aws_provider *)f =
+                    strcmp(val->str, "profile") == 0 ? CONFIG_AWS_PROFILE
+                    : strcmp(val->str, "env") == 0   ? CONFIG_AWS_ENV
+                                                     : CONFIG_AWS_TOKEN_FILE;
+            break;
+        case C_DURATION: {
+            int64_t ms;
+            char a[32], b[32];
+            if (duration_parse(val->str, &ms) < 0 || ms < ck->min || ms > ck->max || ms % SECOND) {
+                duration_format(ck->min, a, sizeof(a));
+                duration_format(ck->max, b, sizeof(b));
+                rc =
+                    fail(c, val->line, "%s: expected a duration in %s..%s in whole seconds, got %s",
+                         full, a, b, describe(val, false, tmp));
+                goto next;
+            }
+            *(int64_t *)f = ms;
+            break;
+        }
+        }
+    next:
+        free(path);
+        free(full);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Fills *cred (zeroed by the caller, freed by the caller on error too). */
+static int parse_aws_cred(const struct ctx *c, const struct node *name, const struct node *v,
+                          struct config_aws_cred *cred)
+{
+    char tmp[SHOW_BUF];
+    char *base = xasprintf("aws.credentials.%s", name->str);
+    int rc = -1;
+
+    cred->name = xstrdup(name->str);
+    cred->pos = (struct config_pos){c->file, name->line};
+    cred->profile = xstrdup("default");
+    cred->role_session_name = xstrdup("inventory");
+    cred->duration_ms = HOUR;
+    if (v->kind != N_MAP) {
+        fail(c, v->line, "%s: expected a mapping, got %s", base, describe(v, false, tmp));
+        goto out;
+    }
+    if (walk_cred(c, v, base, NULL, cred) < 0)
+        goto out;
+    if (!cred->provider) {
+        fail(c, name->line, "%s: missing \"provider\" (profile, env or token_file)", base);
+        goto out;
+    }
+    if (cred->provider == CONFIG_AWS_TOKEN_FILE && (!cred->token_path || !cred->role_arn)) {
+        fail(c, name->line, "%s: provider token_file needs token_file.%s", base,
+             !cred->token_path ? "path" : "role_arn");
+        goto out;
+    }
+    rc = 0;
+out:
+    free(base);
+    return rc;
+}
+
+/* aws.credentials: replaced as a whole by a later file, like worker.queues. */
+static int set_aws_creds(const struct ctx *c, const struct key *k, const struct node *v)
+{
+    struct config_aws_cred *cs = NULL;
+    size_t n = 0;
+    char tmp[SHOW_BUF], exp[96];
+    int rc = -1;
+
+    if (v->null)
+        return 0;
+    if (v->kind != N_MAP)
+        return fail(c, v->line, "%s: %s, got %s", k->name, expected(k, exp, sizeof(exp)),
+                    describe(v, false, tmp));
+    if (v->nkids / 2 > MAX_AWS_CREDS)
+        return fail(c, v->line, "%s: more than %d credentials", k->name, MAX_AWS_CREDS);
+    if (v->nkids)
+        cs = xcalloc(v->nkids / 2, sizeof(*cs));
+    for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+        const struct node *name = v->kids[i], *val = v->kids[i + 1];
+
+        if (name->kind != N_SCALAR || check_cred_name(name->str)) {
+            fail(c, name->line, "%s: invalid credential name %s (%s)", k->name,
+                 describe(name, false, tmp), CRED_NAME_RULE);
+            goto out;
+        }
+        for (size_t j = 0; j < n; j++) {
+            if (strcmp(cs[j].name, name->str) == 0) {
+                fail(c, name->line, "duplicate key \"%s.%s\"", k->name, name->str);
+                goto out;
+            }
+        }
+        n++; /* so a half-parsed credential is freed too */
+        if (parse_aws_cred(c, name, val, &cs[n - 1]) < 0)
+            goto out;
+    }
+    free_creds(c->cfg->aws.credentials, c->cfg->aws.ncredentials);
+    c->cfg->aws.credentials = cs;
+    c->cfg->aws.ncredentials = n;
+    cs = NULL;
+    n = 0;
+    rc = 0;
+out:
+    free_creds(cs, n);
+    return rc;
+}
+
 static int apply(const struct ctx *c, const struct key *k, const struct node *v)
 {
     void *f = field(c->cfg, k->off);
@@ -813,6 +1209,10 @@ static int apply(const struct ctx *c, const struct key *k, const struct node *v)
         return set_queues(c, k, v);
     if (k->type == T_JOBS)
         return set_jobs(c, k, v);
+    if (k->type == T_STRLIST)
+        return set_strlist(c, k, v);
+    if (k->type == T_AWS_CREDS)
+        return set_aws_creds(c, k, v);
     if (v->kind != N_SCALAR)
         goto bad;
     if (v->null) {
@@ -860,6 +1260,8 @@ static int apply(const struct ctx *c, const struct key *k, const struct node *v)
         break;
     case T_QUEUES:
     case T_JOBS:
+    case T_STRLIST:
+    case T_AWS_CREDS:
         break;
     }
     if (k->given)
@@ -1028,6 +1430,8 @@ void config_init(struct config *cfg)
             cfg->worker.nqueues = 1;
             break;
         case T_JOBS:
+        case T_STRLIST:
+        case T_AWS_CREDS:
             break;
         }
     }
@@ -1040,6 +1444,10 @@ void config_release(struct config *cfg)
             free(*(char **)field(cfg, keys[i].off));
     free_queues(cfg->worker.queues, cfg->worker.nqueues);
     free_jobs(cfg->scheduler.jobs, cfg->scheduler.njobs);
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+        if (keys[i].type == T_STRLIST)
+            free_strlist(field(cfg, keys[i].off));
+    free_creds(cfg->aws.credentials, cfg->aws.ncredentials);
     for (size_t i = 0; i < cfg->nfiles; i++)
         free(cfg->files[i]);
     free(cfg->files);
@@ -1078,6 +1486,48 @@ static const char *env(const char *name)
 {
     const char *v = getenv(name);
     return v && *v ? v : NULL;
+}
+
+/* "file:line: " or "config: " for a value's position. */
+static void pos_prefix(const struct config_pos *p, char *out, size_t n)
+{
+    if (p->file)
+        snprintf(out, n, "%s:%d: ", p->file, p->line);
+    else
+        snprintf(out, n, "config: ");
+}
+
+/* Cross-field rules of the aws section: names in use_credentials exist
+ * (they may come from another file than the credentials), delays order. */
+static int finish_aws(const struct config *cfg, struct buf *err)
+{
+    char where[512], tmp[SHOW_BUF], a[32], b[32];
+
+    for (size_t s = 0; s < CONFIG_AWS_SERVICES; s++) {
+        const struct config_strlist *l = &cfg->aws.services[s].use_credentials;
+        for (size_t i = 0; i < l->n; i++) {
+            bool found = false;
+            for (size_t j = 0; j < cfg->aws.ncredentials && !found; j++)
+                found = strcmp(cfg->aws.credentials[j].name, l->items[i]) == 0;
+            if (found)
+                continue;
+            pos_prefix(&l->pos[i], where, sizeof(where));
+            buf_setf(err,
+                     "%saws.services.%s.use_credentials: unknown credential %s (not in "
+                     "aws.credentials)",
+                     where, config_aws_service_names[s],
+                     quote(l->items[i], strlen(l->items[i]), tmp));
+            return -1;
+        }
+    }
+    if (cfg->aws.retry.base_delay_ms > cfg->aws.retry.max_delay_ms) {
+        duration_format(cfg->aws.retry.base_delay_ms, a, sizeof(a));
+        duration_format(cfg->aws.retry.max_delay_ms, b, sizeof(b));
+        buf_setf(err, "config: aws.retry.base_delay (%s) is longer than aws.retry.max_delay (%s)",
+                 a, b);
+        return -1;
+    }
+    return 0;
 }
 
 int config_finish(struct config *cfg, struct buf *err)
@@ -1123,5 +1573,5 @@ int config_finish(struct config *cfg, struct buf *err)
             return -1;
         }
     }
-    return 0;
+    return finish_aws(cfg, err);
 }

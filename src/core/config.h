@@ -42,6 +42,43 @@ struct config_job {
     struct config_pos payload_pos;
 };
 
+/* A list of strings (aws.excluded_regions, use_credentials) with where each
+ * item was written. */
+struct config_strlist {
+    char **items;
+    struct config_pos *pos; /* one per item */
+    size_t n;
+};
+
+/* aws.services.<name>, in this order (enum aws_service of
+ * sources/aws/client.h follows it). */
+#define CONFIG_AWS_SERVICES 4
+extern const char *const config_aws_service_names[CONFIG_AWS_SERVICES]; /* "ec2" ... */
+
+enum config_aws_provider {
+    CONFIG_AWS_PROFILE = 1, /* shared config/credentials files */
+    CONFIG_AWS_ENV,         /* AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN */
+    CONFIG_AWS_TOKEN_FILE,  /* web identity token + STS AssumeRoleWithWebIdentity */
+};
+
+/* aws.credentials.<name>. No secrets live here: keys are read at run time
+ * from the environment or the files named. */
+struct config_aws_cred {
+    char *name;
+    enum config_aws_provider provider;
+    char *profile;           /* profile.name, default "default" */
+    char *token_path;        /* token_file.path (required for token_file) */
+    char *role_arn;          /* token_file.role_arn (required for token_file) */
+    char *role_session_name; /* token_file.role_session_name, default "inventory" */
+    int64_t duration_ms;     /* token_file.duration, 15m..12h, default 1h */
+    struct config_pos pos;   /* of the credential's name */
+};
+
+struct config_aws_service {
+    struct config_strlist use_credentials; /* names in aws.credentials */
+    char *endpoint_url;                    /* NULL: aws.endpoint_url, then AWS */
+};
+
 struct config {
     char *version; /* must be CONFIG_VERSION when given */
     bool debug;
@@ -95,6 +132,25 @@ struct config {
         struct config_job *jobs;
         size_t njobs;
     } scheduler;
+
+    struct {
+        bool is_enabled;    /* default false: AWS tasks refuse to run */
+        char *region;       /* region of global calls; default us-east-1 */
+        char *endpoint_url; /* NULL: https://<svc>.<region>.amazonaws.com */
+        struct config_strlist excluded_regions;
+        struct {
+            int max_attempts;      /* 1..20, default 5 (first try included) */
+            int64_t base_delay_ms; /* default 200ms */
+            int64_t max_delay_ms;  /* default 5s */
+        } retry;
+        struct {
+            int64_t timeout_ms;         /* one attempt, default 30s */
+            int64_t connect_timeout_ms; /* default 5s */
+        } http;
+        struct config_aws_service services[CONFIG_AWS_SERVICES];
+        struct config_aws_cred *credentials; /* in file order */
+        size_t ncredentials;
+    } aws;
 
     char **files; /* the files loaded, in order (owned) */
     size_t nfiles;

@@ -79,51 +79,95 @@ static const char enqueue_lua[] =
             "end\n"
             "return 1\n";
 
-/* KEYS: pending paused active state msg info lease
+/* Takes up to max_n tasks with one command per key (RPOP count, HMGET,
+ * multi-field HSET/ZADD), so a batch costs a handful of calls, not six per
+ * task. max_n <= 1000 keeps each unpack() (two values per task) well under
+ * Lua's limit of 8000.
+ * KEYS: pending paused active state msg info lease
  * ARGV: max_n lease_ms worker
  * -> flat list id, msg, info, ... (bodies already gone are skipped) */
 static const char dequeue_lua[] =
     PRELUDE "if redis.call('EXISTS', KEYS[2]) == 1 then return {} end\n"
+            "local ids = redis.call('RPOP', KEYS[1], tonumber(ARGV[1]))\n"
+            "if not ids then return {} end\n"
             "local t = now()\n"
             "local exp = t + tonumber(ARGV[2])\n"
-            "local out = {}\n"
-            "for i = 1, tonumber(ARGV[1]) do\n"
-            "  local id = redis.call('RPOP', KEYS[1])\n"
-            "  if not id then break end\n"
-            "  local msg = redis.call('HGET', KEYS[5], id)\n"
-            "  if msg then\n"
-            "    redis.call('HSET', KEYS[4], id, 'active:' .. t)\n"
-            "    redis.call('ZADD', KEYS[3], exp, id)\n"
-            "    redis.call('HSET', KEYS[7], id, ARGV[3])\n"
+            "local msgs = redis.call('HMGET', KEYS[5], unpack(ids))\n"
+            "local infos = redis.call('HMGET', KEYS[6], unpack(ids))\n"
+            "local st, z, ls, out, gone = {}, {}, {}, {}, {}\n"
+            "for i, id in ipairs(ids) do\n"
+            "  if msgs[i] then\n"
+            "    st[#st + 1] = id\n"
+            "    st[#st + 1] = 'active:' .. t\n"
+            "    z[#z + 1] = exp\n"
+            "    z[#z + 1] = id\n"
+            "    ls[#ls + 1] = id\n"
+            "    ls[#ls + 1] = ARGV[3]\n"
             "    out[#out + 1] = id\n"
-            "    out[#out + 1] = msg\n"
-            "    out[#out + 1] = redis.call('HGET', KEYS[6], id) or ''\n"
+            "    out[#out + 1] = msgs[i]\n"
+            "    out[#out + 1] = infos[i] or ''\n"
             "  else\n"
-            "    redis.call('HDEL', KEYS[4], id)\n"
-            "    redis.call('HDEL', KEYS[6], id)\n"
+            "    gone[#gone + 1] = id\n"
             "  end\n"
+            "end\n"
+            "if #st > 0 then\n"
+            "  redis.call('HSET', KEYS[4], unpack(st))\n"
+            "  redis.call('ZADD', KEYS[3], unpack(z))\n"
+            "  redis.call('HSET', KEYS[7], unpack(ls))\n"
+            "end\n"
+            "if #gone > 0 then\n"
+            "  redis.call('HDEL', KEYS[4], unpack(gone))\n"
+            "  redis.call('HDEL', KEYS[6], unpack(gone))\n"
             "end\n"
             "return out\n";
 
-/* Success. KEYS: active lease state msg info completed processed_day processed_total
- * ARGV: id worker retention_ms info stat_ttl_s
- * -> 1 done, 0 lease lost (someone else owns the task now) */
-static const char done_lua[] =
-    PRELUDE "if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end\n"
-            "local t = now()\n"
-            "redis.call('ZREM', KEYS[1], ARGV[1])\n"
-            "redis.call('HDEL', KEYS[2], ARGV[1])\n"
-            "local keep = tonumber(ARGV[3])\n"
-            "if keep > 0 then\n"
-            "  redis.call('HSET', KEYS[3], ARGV[1], 'completed:' .. t)\n"
-            "  redis.call('HSET', KEYS[5], ARGV[1], ARGV[4])\n"
-            "  redis.call('ZADD', KEYS[6], t + keep, ARGV[1])\n"
-            "else\n"
-            "  forget(ARGV[1], KEYS[3], KEYS[4], KEYS[5])\n"
-            "end\n"
-            "bump(KEYS[7], ARGV[5])\n"
-            "redis.call('INCR', KEYS[8])\n"
-            "return 1\n";
+/* Success of a batch of tasks of one queue: each task moves on its own
+ * (its lease is checked and its keys updated as if it were alone), the
+ * batch only shares one call per key. At most 1000 tasks.
+ * KEYS: active lease state msg info completed processed_day processed_total
+ * ARGV: worker stat_ttl_s, then per task: id retention_ms info
+ * -> ids whose lease this worker no longer holds (their result is dropped) */
+static const char done_lua[] = PRELUDE
+    "local t = now()\n"
+    "local ids = {}\n"
+    "for i = 3, #ARGV, 3 do ids[#ids + 1] = ARGV[i] end\n"
+    "local holders = redis.call('HMGET', KEYS[2], unpack(ids))\n"
+    "local lost, done, gone, st, inf, z = {}, {}, {}, {}, {}, {}\n"
+    "for i, id in ipairs(ids) do\n"
+    "  if holders[i] ~= ARGV[1] then\n"
+    "    lost[#lost + 1] = id\n"
+    "  else\n"
+    "    done[#done + 1] = id\n"
+    "    local keep = tonumber(ARGV[3 * i + 1])\n"
+    "    if keep > 0 then\n"
+    "      st[#st + 1] = id\n"
+    "      st[#st + 1] = 'completed:' .. t\n"
+    "      inf[#inf + 1] = id\n"
+    "      inf[#inf + 1] = ARGV[3 * i + 2]\n"
+    "      z[#z + 1] = t + keep\n"
+    "      z[#z + 1] = id\n"
+    "    else\n"
+    "      gone[#gone + 1] = id\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local n = #done\n"
+    "if n == 0 then return lost end\n"
+    "redis.call('ZREM', KEYS[1], unpack(done))\n"
+    "redis.call('HDEL', KEYS[2], unpack(done))\n"
+    "if #st > 0 then\n"
+    "  redis.call('HSET', KEYS[3], unpack(st))\n"
+    "  redis.call('HSET', KEYS[5], unpack(inf))\n"
+    "  redis.call('ZADD', KEYS[6], unpack(z))\n"
+    "end\n"
+    "if #gone > 0 then\n"
+    "  redis.call('HDEL', KEYS[3], unpack(gone))\n"
+    "  redis.call('HDEL', KEYS[4], unpack(gone))\n"
+    "  redis.call('HDEL', KEYS[5], unpack(gone))\n"
+    "end\n"
+    "if redis.call('INCRBY', KEYS[7], n) == n then redis.call('EXPIRE', KEYS[7], ARGV[2]) end\n"
+    "redis.call('INCRBY', KEYS[8], n)\n"
+    "return lost\n";
 
 /* Failure. KEYS: active lease state msg info retry archived processed_day
  *   processed_total failed_day failed_total

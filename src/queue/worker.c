@@ -2,10 +2,20 @@
  *
  * Threads: one fetcher (dequeues as many tasks as there are free handler
  * slots, then blocks on the queues' wake lists: no polling), N handlers
- * (each with its own Redis and PostgreSQL connection), one maintenance
- * thread (timeouts, heartbeat + lease extension, crash recovery, due
- * scheduled/retry tasks, janitor) and one canceller (pub/sub). The caller's
- * thread waits for *stop and runs the graceful shutdown. */
+ * (each with its own Redis and PostgreSQL connection), one completer
+ * (records the successes the handlers hand it, many tasks per script
+ * call), one maintenance thread (timeouts, heartbeat + lease extension,
+ * crash recovery, due scheduled/retry tasks, janitor) and one canceller
+ * (pub/sub). The caller's thread waits for *stop and runs the graceful
+ * shutdown.
+ *
+ * A task is held by the worker from its dequeue until its result is
+ * recorded: ready (fetched, not started), running (in a slot), or finished
+ * (a success waiting for the completer). The lease of every held task is
+ * renewed, so a success waiting for its acknowledgement is as safe as a
+ * running task: after a kill -9 it runs again. The fetcher takes new work
+ * only while fewer than `concurrency` tasks are ready or running and fewer
+ * than 2 x `concurrency` successes wait to be recorded (ACK_BACKLOG). */
 #include "queue/worker.h"
 
 #include <errno.h>
@@ -42,6 +52,20 @@ struct ready {
     size_t msglen, infolen;
 };
 
+/* A success handed to the completer. */
+struct ack {
+    char id[TASK_ID_MAX];
+    char queue[QUEUE_NAME_MAX];
+    int64_t retention_ms;
+    char *info; /* owned; encoded task info when retention_ms > 0, else NULL */
+};
+
+/* At most this many tasks per dequeue or done script call. */
+#define BATCH_MAX 500
+/* The fetcher pauses while this many successes per handler wait for the
+ * completer: enough for the next batch to build up while one is recorded. */
+#define ACK_BACKLOG 2
+
 struct slot {
     bool busy;
     bool abandoned; /* requeued or lease lost: the result must not be recorded */
@@ -65,10 +89,17 @@ struct worker {
     pthread_cond_t cv_ready; /* handlers: a task is ready, or stopping */
     pthread_cond_t cv_free;  /* fetcher and shutdown: a slot became free */
     pthread_cond_t cv_maint; /* maintenance: stop now */
+    pthread_cond_t cv_ack;   /* completer: successes to record, or stopping */
     struct ready *ready;
     size_t ready_head, ready_len, ready_cap; /* ring buffer */
     struct slot *slots;
     int busy;
+    int idle, waking; /* handlers waiting for a task; woken, not yet running */
+    struct ack *acks; /* successes not yet taken by the completer */
+    size_t acks_len, acks_cap;
+    const struct ack *sending; /* the batch the completer is recording */
+    size_t sending_len;
+    bool completer_stop;
     int fetch_fd, sub_fd; /* blocking connections, for shutdown(2); guarded by mu */
 
     atomic_bool fetch_stop, hard_stop;
@@ -77,7 +108,7 @@ struct worker {
         struct metric *q_size, *q_latency, *q_paused;
         struct rds_conn rc; /* scrape-time queue gauges */
     } m;
-    pthread_t fetcher, maint, canceller;
+    pthread_t fetcher, maint, canceller, completer;
     pthread_t *handlers;
     int nhandlers_started;
 };
@@ -236,25 +267,63 @@ static long long eval_retry(struct worker *w, struct rds_conn *rc, enum qscript 
 
 /* ---- recording results ------------------------------------------------------ */
 
-static void record_done(struct hthread *h, struct task *t)
+/* Hands a success to the completer (the task stays leased until then). */
+static void ack_push(struct worker *w, struct task *t)
+{
+    struct ack a;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.id, sizeof(a.id), "%s", t->id);
+    snprintf(a.queue, sizeof(a.queue), "%s", t->queue);
+    a.retention_ms = t->retention_ms;
+    if (a.retention_ms > 0) { /* the info is only kept with the completed task */
+        struct buf info;
+        buf_init(&info, 8192);
+        t->completed_ms = now_ms();
+        if (task_encode_info(t, &info) == 0)
+            a.info = buf_detach(&info);
+        buf_release(&info);
+    }
+    pthread_mutex_lock(&w->mu);
+    if (w->acks_len == w->acks_cap) {
+        w->acks_cap = w->acks_cap ? w->acks_cap * 2 : 64;
+        w->acks = xrealloc(w->acks, w->acks_cap * sizeof(*w->acks));
+    }
+    w->acks[w->acks_len++] = a;
+    if (w->acks_len == 1) /* else the completer is awake already */
+        pthread_cond_signal(&w->cv_ack);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Records up to BATCH_MAX successes of queue q in one script call. */
+static void record_done(struct worker *w, struct rds_conn *rc, const char *q,
+                        const struct ack *const *a, size_t n)
 {
     static const char *const sfx[] = {"active", "lease",     "state",          "msg",
                                       "info",   "completed", "@processed_day", "@processed"};
-    char k[8][QUEUE_KEY_MAX], ret[24], ttl[24];
+    char k[8][QUEUE_KEY_MAX], ttl[24];
     const char *keys[8];
-    struct buf info;
-    buf_init(&info, 8192);
-    t->completed_ms = now_ms();
-    if (task_encode_info(t, &info) < 0)
-        buf_reset(&info);
-    keys_for(t->queue, sfx, 8, k, keys);
-    snprintf(ret, sizeof(ret), "%lld", (long long)t->retention_ms);
+    char(*ret)[24] = xcalloc(n, sizeof(*ret));
+    const char **args = xcalloc(2 + 3 * n, sizeof(*args));
+    keys_for(q, sfx, 8, k, keys);
     snprintf(ttl, sizeof(ttl), "%d", QUEUE_STAT_TTL_S);
-    const char *args[5] = {t->id, h->w->id, ret, buf_str(&info), ttl};
-    if (eval_retry(h->w, &h->rc, QS_DONE, 8, keys, 5, args, NULL, NULL) == 0)
+    args[0] = w->id;
+    args[1] = ttl;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(ret[i], sizeof(ret[i]), "%lld", (long long)a[i]->retention_ms);
+        args[2 + 3 * i] = a[i]->id;
+        args[3 + 3 * i] = ret[i];
+        args[4 + 3 * i] = a[i]->info ? a[i]->info : "";
+    }
+    redisReply *r = NULL;
+    if (eval_retry(w, rc, QS_DONE, 8, keys, (int)(2 + 3 * n), args, NULL, &r) < 0 || !r)
+        log_error("task results not recorded", LF_STR("queue", q), LF_INT("count", (int64_t)n));
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
         log_warn("task result dropped: lease lost (the task was recovered elsewhere)",
-                 LF_STR("queue", t->queue));
-    buf_release(&info);
+                 LF_STR("task_id", r->element[i]->str), LF_STR("queue", q));
+    if (r)
+        freeReplyObject(r);
+    free(args);
+    free(ret);
 }
 
 static void record_failure(struct hthread *h, struct task *t, const char *error, bool archive)
@@ -385,6 +454,19 @@ static void count(struct worker *w, struct metric *m, const struct task *t)
 
 /* ---- handler threads ---------------------------------------------------------- */
 
+/* Called with mu held when tasks may be ready: wakes one idle handler,
+ * unless one is already on its way (it passes the wake-up on when it has
+ * taken its task). One wake-up at a time keeps short tasks on the threads
+ * that are running already, instead of waking every thread for them; long
+ * tasks still get one thread each, a wake-up latency apart. */
+static void wake_handler(struct worker *w)
+{
+    if (w->ready_len > 0 && w->idle > 0 && w->waking == 0) {
+        w->waking++;
+        pthread_cond_signal(&w->cv_ready);
+    }
+}
+
 static PGconn *thread_db(struct task_ctx *ctx)
 {
     struct hthread *h = ctx->worker_thread;
@@ -504,7 +586,7 @@ static void process(struct hthread *h, struct slot *slot, struct ready *rd)
         if (reason == CANCEL_NONE || res == TASK_OK) {
             log_debug("task done", LF_STR("queue", t.queue), LF_STR("type", t.type),
                       LF_BOOL("skipped", res == TASK_SKIPPED));
-            record_done(h, &t);
+            ack_push(w, &t);
             count(w, res == TASK_SKIPPED ? w->m.skipped : w->m.succeeded, &t);
             goto out;
         }
@@ -530,15 +612,19 @@ static void *handler_main(void *arg)
     struct hthread *h = arg;
     struct worker *w = h->w;
     struct slot *slot = &w->slots[h->index];
+    pthread_mutex_lock(&w->mu);
     for (;;) {
-        pthread_mutex_lock(&w->mu);
-        while (w->ready_len == 0 && !atomic_load(&w->hard_stop) && !atomic_load(&w->fetch_stop))
+        while (w->ready_len == 0 && !atomic_load(&w->hard_stop) && !atomic_load(&w->fetch_stop)) {
+            w->idle++;
             pthread_cond_wait(&w->cv_ready, &w->mu);
-        if (w->ready_len == 0 || atomic_load(&w->hard_stop)) {
-            pthread_mutex_unlock(&w->mu);
-            break;
+            w->idle--;
+            if (w->waking > 0)
+                w->waking--;
         }
+        if (w->ready_len == 0 || atomic_load(&w->hard_stop))
+            break;
         struct ready rd = ready_pop(w);
+        wake_handler(w);
         slot->busy = true;
         slot->abandoned = false;
         slot->reason = CANCEL_NONE;
@@ -556,9 +642,13 @@ static void *handler_main(void *arg)
         pthread_mutex_lock(&w->mu);
         slot->busy = false;
         w->busy--;
-        pthread_cond_broadcast(&w->cv_free);
-        pthread_mutex_unlock(&w->mu);
+        /* While tasks are ready this thread takes the next one itself: the
+         * fetcher (and a shutdown waiting for busy == 0) only needs a
+         * wake-up once the ready queue is empty. */
+        if (w->ready_len == 0)
+            pthread_cond_broadcast(&w->cv_free);
     }
+    pthread_mutex_unlock(&w->mu);
     if (h->pg)
         PQfinish(h->pg);
     h->pg = NULL;
@@ -611,8 +701,7 @@ static int dequeue_into(struct worker *w, redisContext *c, const char *q, int n,
             ready_push(w, &rd);
             got++;
         }
-        if (got)
-            pthread_cond_broadcast(&w->cv_ready);
+        wake_handler(w);
         pthread_mutex_unlock(&w->mu);
     }
     freeReplyObject(r);
@@ -640,7 +729,8 @@ static void *fetcher_main(void *arg)
     while (!atomic_load(&w->fetch_stop)) {
         pthread_mutex_lock(&w->mu);
         int free_slots;
-        while ((free_slots = o->concurrency - w->busy - (int)w->ready_len) <= 0 &&
+        while (((free_slots = o->concurrency - w->busy - (int)w->ready_len) <= 0 ||
+                w->acks_len + w->sending_len >= ACK_BACKLOG * (size_t)o->concurrency) &&
                !atomic_load(&w->fetch_stop))
             pthread_cond_wait(&w->cv_free, &w->mu);
         pthread_mutex_unlock(&w->mu);
@@ -654,9 +744,13 @@ static void *fetcher_main(void *arg)
         int got = 0;
         bool io_error = false;
         for (size_t i = 0; i < o->nqueues && free_slots > 0 && !io_error; i++) {
-            int n = dequeue_into(w, c, o->queues[order[i]].name, free_slots, &io_error);
-            got += n;
-            free_slots -= n;
+            int want, n;
+            do {
+                want = free_slots < BATCH_MAX ? free_slots : BATCH_MAX;
+                n = dequeue_into(w, c, o->queues[order[i]].name, want, &io_error);
+                got += n;
+                free_slots -= n;
+            } while (n == want && free_slots > 0);
         }
         if (!io_error && got == 0 && !atomic_load(&w->fetch_stop)) {
             /* Nothing to do: sleep until an enqueue (or resume, or a due
@@ -680,6 +774,79 @@ static void *fetcher_main(void *arg)
     return NULL;
 }
 
+/* ---- completer ------------------------------------------------------------------ */
+
+/* Records the successes handed over by the handlers: everything that
+ * accumulated while the previous batch was on its way goes in the next one,
+ * one script call per queue and BATCH_MAX tasks. Runs until told to stop
+ * with nothing left to record (or, at a hard stop, Redis is unreachable:
+ * those tasks stay leased and run again after the lease expires). */
+static void *completer_main(void *arg)
+{
+    struct worker *w = arg;
+    struct rds_conn rc;
+    struct ack *batch = NULL;
+    size_t batch_cap = 0;
+    const struct ack **group = NULL;
+    bool *taken = NULL;
+    size_t group_cap = 0;
+    rds_conn_init(&rc, &w->ropts, "completer");
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->acks_len == 0 && !w->completer_stop)
+            pthread_cond_wait(&w->cv_ack, &w->mu);
+        if (w->acks_len == 0)
+            break;
+        /* Swap buffers: the handlers go on filling the other one. */
+        struct ack *mine = w->acks;
+        size_t n = w->acks_len, cap = w->acks_cap;
+        w->acks = batch;
+        w->acks_cap = batch_cap;
+        w->acks_len = 0;
+        batch = mine;
+        batch_cap = cap;
+        w->sending = batch;
+        w->sending_len = n;
+        pthread_mutex_unlock(&w->mu);
+
+        if (group_cap < n) {
+            group_cap = batch_cap;
+            group = xrealloc(group, group_cap * sizeof(*group));
+            taken = xrealloc(taken, group_cap * sizeof(*taken));
+        }
+        /* One call per queue (usually there is one), in order. */
+        memset(taken, 0, n * sizeof(*taken));
+        for (size_t i = 0; i < n; i++) {
+            if (taken[i])
+                continue;
+            size_t m = 0;
+            for (size_t j = i; j < n; j++)
+                if (!taken[j] && strcmp(batch[j].queue, batch[i].queue) == 0) {
+                    taken[j] = true;
+                    group[m++] = &batch[j];
+                }
+            for (size_t off = 0; off < m; off += BATCH_MAX)
+                record_done(w, &rc, batch[i].queue, group + off,
+                            m - off < BATCH_MAX ? m - off : BATCH_MAX);
+        }
+        for (size_t i = 0; i < n; i++) {
+            free(batch[i].info);
+            batch[i].info = NULL;
+        }
+
+        pthread_mutex_lock(&w->mu);
+        w->sending = NULL;
+        w->sending_len = 0;
+        pthread_cond_broadcast(&w->cv_free); /* fetcher and shutdown watch the backlog */
+    }
+    pthread_mutex_unlock(&w->mu);
+    rds_conn_release(&rc);
+    free(batch);
+    free(group);
+    free(taken);
+    return NULL;
+}
+
 /* ---- canceller ------------------------------------------------------------------ */
 
 static void cancel_task(struct worker *w, const char *id, enum cancel_reason why)
@@ -690,8 +857,10 @@ static void cancel_task(struct worker *w, const char *id, enum cancel_reason why
         if (s->busy && strcmp(s->id, id) == 0 && s->reason == CANCEL_NONE) {
             s->reason = why;
             atomic_store(&s->cancelled, true);
-            if (why == CANCEL_LEASE_LOST)
+            if (why == CANCEL_LEASE_LOST) {
                 s->abandoned = true;
+                log_warn("lease lost", LF_STR("task_id", id), LF_STR("queue", s->queue));
+            }
             log_info("cancelling task", LF_STR("task_id", id), LF_STR("reason", reason_text(why)));
         }
     }
@@ -781,8 +950,10 @@ static int heartbeat(struct worker *w, redisContext *c, const char *status)
     return rc;
 }
 
-/* Extends the leases of every task this worker holds (running or ready);
- * tasks whose lease was taken over are cancelled and not recorded. */
+/* Extends the leases of every task this worker holds (ready, running, or
+ * finished and waiting for the completer); running tasks whose lease was
+ * taken over are cancelled and not recorded (the done script drops the
+ * others' results by its own lease check). */
 static void extend_leases(struct worker *w, struct rds_conn *rc)
 {
     const struct worker_opts *o = w->o;
@@ -790,7 +961,8 @@ static void extend_leases(struct worker *w, struct rds_conn *rc)
         const char *qn = o->queues[q].name;
         size_t n = 0;
         pthread_mutex_lock(&w->mu);
-        char(*ids)[TASK_ID_MAX] = xcalloc((size_t)o->concurrency + w->ready_len + 1, TASK_ID_MAX);
+        char(*ids)[TASK_ID_MAX] = xcalloc(
+            (size_t)o->concurrency + w->ready_len + w->acks_len + w->sending_len + 1, TASK_ID_MAX);
         for (int i = 0; i < o->concurrency; i++)
             if (w->slots[i].busy && !w->slots[i].abandoned && strcmp(w->slots[i].queue, qn) == 0)
                 snprintf(ids[n++], TASK_ID_MAX, "%s", w->slots[i].id);
@@ -799,6 +971,12 @@ static void extend_leases(struct worker *w, struct rds_conn *rc)
             if (strcmp(r->queue, qn) == 0)
                 snprintf(ids[n++], TASK_ID_MAX, "%s", r->id);
         }
+        for (size_t i = 0; i < w->acks_len; i++)
+            if (strcmp(w->acks[i].queue, qn) == 0)
+                snprintf(ids[n++], TASK_ID_MAX, "%s", w->acks[i].id);
+        for (size_t i = 0; i < w->sending_len; i++)
+            if (strcmp(w->sending[i].queue, qn) == 0)
+                snprintf(ids[n++], TASK_ID_MAX, "%s", w->sending[i].id);
         pthread_mutex_unlock(&w->mu);
         if (n) {
             static const char *const sfx[] = {"active", "lease"};
@@ -813,11 +991,10 @@ static void extend_leases(struct worker *w, struct rds_conn *rc)
                 args[2 + i] = ids[i];
             redisReply *r = NULL;
             if (eval_retry(w, rc, QS_EXTEND, 2, keys, (int)n + 2, args, NULL, &r) >= 0 && r) {
-                for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-                    log_warn("lease lost", LF_STR("task_id", r->element[i]->str),
-                             LF_STR("queue", qn));
+                /* Tasks that finished meanwhile are reported too: only a
+                 * task still running counts as lost. */
+                for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
                     cancel_task(w, r->element[i]->str, CANCEL_LEASE_LOST);
-                }
             }
             if (r)
                 freeReplyObject(r);
@@ -983,10 +1160,11 @@ static void shutdown_gracefully(struct worker *w, struct rds_conn *rc)
     }
     free(back);
 
-    /* Let running tasks finish, up to the shutdown timeout. */
+    /* Let running tasks finish and their results be recorded, up to the
+     * shutdown timeout. */
     int64_t end = mono_ms() + o->shutdown_timeout_ms;
     pthread_mutex_lock(&w->mu);
-    while (w->busy > 0 && mono_ms() < end) {
+    while ((w->busy > 0 || w->acks_len + w->sending_len > 0) && mono_ms() < end) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 20 * 1000000L;
@@ -1035,6 +1213,7 @@ int worker_run(const struct worker_opts *o, struct buf *err)
     struct hthread *ht = NULL;
     struct rds_conn rc;
     int rc_code = -1, started = 0;
+    bool completer_started = false;
     memset(&w, 0, sizeof(w));
     w.o = o;
     w.fetch_fd = w.sub_fd = -1;
@@ -1047,6 +1226,7 @@ int worker_run(const struct worker_opts *o, struct buf *err)
     pthread_cond_init(&w.cv_ready, NULL);
     pthread_cond_init(&w.cv_free, NULL);
     pthread_cond_init(&w.cv_maint, NULL);
+    pthread_cond_init(&w.cv_ack, NULL);
     w.slots = xcalloc((size_t)o->concurrency, sizeof(*w.slots));
     w.handlers = xcalloc((size_t)o->concurrency, sizeof(*w.handlers));
     ht = xcalloc((size_t)o->concurrency, sizeof(*ht));
@@ -1089,13 +1269,15 @@ int worker_run(const struct worker_opts *o, struct buf *err)
         }
         started++;
     }
-    if (pthread_create(&w.maint, NULL, maint_main, &w) != 0 ||
+    if (pthread_create(&w.completer, NULL, completer_main, &w) != 0 ||
+        pthread_create(&w.maint, NULL, maint_main, &w) != 0 ||
         pthread_create(&w.canceller, NULL, canceller_main, &w) != 0 ||
         pthread_create(&w.fetcher, NULL, fetcher_main, &w) != 0) {
         /* Out of threads at start-up: nothing was taken from the queue yet. */
         log_error("cannot start worker threads", LF_STR("error", strerror(errno)));
         abort();
     }
+    completer_started = true;
     char queues[512] = "";
     size_t ql = 0;
     for (size_t i = 0; i < o->nqueues && ql < sizeof(queues); i++)
@@ -1128,6 +1310,13 @@ join:
             log_error("a task handler ignores cancellation; exiting without it",
                       LF_STR("task_id", w.slots[i].id));
     }
+    if (completer_started) { /* last: it records what the handlers finished */
+        pthread_mutex_lock(&w.mu);
+        w.completer_stop = true;
+        pthread_cond_signal(&w.cv_ack);
+        pthread_mutex_unlock(&w.mu);
+        pthread_join(w.completer, NULL);
+    }
     if (rc_code == 0)
         log_info("worker stopped", LF_STR("id", w.id));
 out:
@@ -1143,12 +1332,16 @@ out:
         ready_free(&rd);
     }
     free(w.ready);
+    for (size_t i = 0; i < w.acks_len; i++)
+        free(w.acks[i].info);
+    free(w.acks);
     free(ht);
     free(w.handlers);
     free(w.slots);
     pthread_cond_destroy(&w.cv_ready);
     pthread_cond_destroy(&w.cv_free);
     pthread_cond_destroy(&w.cv_maint);
+    pthread_cond_destroy(&w.cv_ack);
     pthread_mutex_destroy(&w.mu);
     return rc_code;
 }
