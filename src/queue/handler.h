@@ -72,6 +72,9 @@ struct periodic_task {
     const char *type;
     const char *payload; /* JSON, or NULL */
     const char *desc;
+    /* NULL, or false when the configuration leaves the task nothing to do
+     * (its source is disabled): the scheduler then leaves it out. */
+    bool (*enabled)(const struct config *cfg);
 };
 
 /* Calls fn for every periodic task registered in code. */

@@ -142,7 +142,7 @@ struct code_ctx {
 static void add_code_task(const struct periodic_task *p, void *arg)
 {
     struct code_ctx *c = arg;
-    if (c->rc < 0)
+    if (c->rc < 0 || (p->enabled && !p->enabled(c->cfg)))
         return;
     /* A config job for the same task type replaces the one from code. */
     for (size_t i = 0; i < c->cfg->scheduler.njobs; i++)

@@ -147,5 +147,5 @@ const struct task_handler aux_task_handlers[] = {
  * aux needs a schedule of its own. Sources add rows here ({spec, type,
  * payload, desc}) for their periodic collection. */
 const struct periodic_task aux_periodic_tasks[] = {
-    {NULL, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
