@@ -12,7 +12,7 @@ VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 COMMIT   := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 
 CC       ?= cc
-PKGS     := libpq hiredis jansson yaml-0.1 libmicrohttpd libcrypto
+PKGS     := libpq hiredis jansson yaml-0.1 libmicrohttpd libcrypto libcurl libxml-2.0
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -16,6 +16,7 @@ extern const struct cli_cmd cmd_task_subs[];
 extern const struct cli_cmd cmd_worker_subs[];
 extern const struct cli_cmd cmd_scheduler_subs[];
 extern const struct cli_cmd cmd_model_subs[];
+extern const struct cli_cmd cmd_aws_subs[];
 
 int cmd_version(struct cli_ctx *ctx);
 int cmd_status(struct cli_ctx *ctx);

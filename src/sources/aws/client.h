@@ -35,16 +35,24 @@ struct aws_account {
 
 struct aws; /* the client context */
 
-/* Builds the client from cfg->aws (no network yet). */
+/* Builds the client from cfg->aws (no network yet; what it needs of cfg is
+ * copied). Fails with "aws: disabled (set aws.is_enabled: true)" when
+ * aws.is_enabled is false. */
 int aws_new(const struct config *cfg, struct aws **out, struct buf *err) MUSTCHECK;
 void aws_free(struct aws *a);
 
 /* Accounts used by a service (aws.services.<svc>.use_credentials), each
  * resolved once with GetCallerIdentity (retried on later calls if that
- * failed). *out points into a; n accounts. -1 with err when none resolved. */
+ * failed, at most every 30 s per credential). *out points into a and stays
+ * valid until aws_free; n accounts, in resolution order, without duplicate
+ * account ids (a warning names a credential that failed to resolve while
+ * others did). -1 with err when none resolved or the service uses no
+ * credentials. */
 int aws_accounts(struct aws *a, enum aws_service svc, const struct aws_account *const **out,
                  size_t *n, const atomic_bool *cancel, struct buf *err) MUSTCHECK;
-/* The account with this id among those of svc, or NULL. */
+/* The account with this id among those of svc resolved so far, or NULL:
+ * call aws_accounts first (cheap once resolved), e.g. in a task whose
+ * payload names the account, as a fresh worker has resolved nothing. */
 const struct aws_account *aws_account_find(struct aws *a, enum aws_service svc,
                                            const char *account_id);
 
@@ -69,38 +77,100 @@ struct aws_error {
     char request_id[128];
 };
 
-/* One Query API call (POST, form body): service is the SigV4 service name
- * ("ec2", "elasticloadbalancing", "sts"), version the API version
- * ("2016-11-15", "2012-06-01", "2015-12-01", "2011-06-15"). params are the
- * action's parameters (decoded); Action and Version are added. On success
- * *doc is the parsed response (caller xmlFreeDoc). Retries throttling and
- * 5xx with exponential backoff and jitter (aws.retry settings); cancel is
- * checked between attempts and aborts a transfer in flight. */
+/* API versions of the Query services (aws_query adds the one of svc). */
+#define AWS_EC2_VERSION   "2016-11-15"
+#define AWS_ELB_VERSION   "2012-06-01"
+#define AWS_ELBV2_VERSION "2015-12-01"
+#define AWS_STS_VERSION   "2011-06-15"
+
+/* One Query API call (POST, form body `application/x-www-form-urlencoded;
+ * charset=utf-8`) to svc (EC2, ELB or ELBv2; signed as "ec2" /
+ * "elasticloadbalancing") in region. params are the action's parameters
+ * (decoded); Action and Version (AWS_*_VERSION of svc) are added. On
+ * success *doc is the parsed response (caller xmlFreeDoc), whose root is
+ * <{action}Response>. Retries throttling, 5xx, I/O errors and truncated
+ * bodies with exponential backoff and full jitter (aws.retry settings);
+ * cancel is checked between attempts and aborts a transfer in flight
+ * (within about a second). On failure e says what happened (e->kind). */
 int aws_query(struct aws *a, const struct aws_account *acct, enum aws_service svc,
               const char *region, const char *action, const struct sigv4_kv *params, size_t nparams,
               const atomic_bool *cancel, xmlDocPtr *doc, struct aws_error *e) MUSTCHECK;
 
 /* S3 REST GET, path style: bucket NULL = ListBuckets ("/"); subresource
- * e.g. "location" ("/<bucket>?location"). Same contract as aws_query. */
+ * e.g. "location" ("/<bucket>?location"; a wire query, already encoded),
+ * or NULL. Signed with x-amz-content-sha256. Same contract as aws_query
+ * (the root element is not checked). */
 int aws_s3_get(struct aws *a, const struct aws_account *acct, const char *region,
                const char *bucket, const char *subresource, const atomic_bool *cancel,
                xmlDocPtr *doc, struct aws_error *e) MUSTCHECK;
 
+/* "Code: message (HTTP 403, request id X)", or the message alone when no
+ * code; appended to out. Never holds secrets. */
+void aws_error_format(const struct aws_error *e, struct buf *out);
+const char *aws_err_kind_name(enum aws_err_kind k); /* "client", "retryable" ... */
+
+/* ---- credentials (diagnostics: `inventory aws whoami`) ---- */
+
+/* Every configured credential, in configuration order, resolved or not. */
+size_t aws_credentials(struct aws *a, const struct aws_account *const **out);
+/* Resolves acct to its account (GetCallerIdentity) unless done already:
+ * 0, or -1 with e. acct->account_id is "" until resolved. */
+int aws_account_resolve(struct aws *a, const struct aws_account *acct, const atomic_bool *cancel,
+                        struct aws_error *e) MUSTCHECK;
+/* "profile", "env" or "token_file". */
+const char *aws_account_provider_name(const struct aws_account *acct);
+
+/* ---- metrics ---- */
+
+struct metrics_registry;
+/* Registers the client's families on reg and records into them from now
+ * on (call before the client is shared by threads; reg must outlive a):
+ *   inventory_aws_api_requests_total{service,action,status}  one per HTTP
+ *     attempt; status is the HTTP status, or "error" (no response) or
+ *     "cancelled"
+ *   inventory_aws_api_request_duration_seconds{service,action}  histogram */
+void aws_metrics_register(struct aws *a, struct metrics_registry *reg);
+
+/* ---- internals exposed for tests and fuzzing ---- */
+
+/* The endpoint of svc in region: aws.services.<svc>.endpoint_url, else
+ * aws.endpoint_url, else AWS (svc AWS_SERVICE_COUNT means STS). Appended to
+ * out without a trailing '/'. */
+int aws_endpoint(const struct aws *a, enum aws_service svc, const char *region,
+                 struct buf *out) MUSTCHECK;
+
+/* Parses a response body as the client does: on a 2xx status the body must
+ * be XML (content_type text/xml or application/xml; NULL skips that check)
+ * and well-formed, without DTD, with no text longer than AWS_FIELD_MAX, and
+ * with root element want_root when not NULL: 0 with *doc (caller frees).
+ * On another status, or a malformed body, -1 with e: kind
+ * AWS_ERR_RETRYABLE for throttling / 5xx / transient codes,
+ * AWS_ERR_CLIENT for other error statuses (code, message and request id
+ * from the EC2, ELB/STS or S3 error document), AWS_ERR_RESPONSE for a
+ * malformed 2xx body. */
+int aws_parse_response(long status, const char *content_type, const char *body, size_t len,
+                       const char *want_root, xmlDocPtr *doc, struct aws_error *e) MUSTCHECK;
+/* Is code one AWS uses for throttling or a transient failure? */
+bool aws_code_retryable(const char *code);
+
 /* ---- XML helpers (namespace-agnostic: match local names) ---- */
 
-/* First child element of n named name, or NULL. */
+/* First child element of n named name, or NULL (also when n is NULL). */
 xmlNodePtr aws_xml_child(xmlNodePtr n, const char *name);
-/* Follows a '/'-separated path of child element names ("instanceState/name"). */
+/* Follows a '/'-separated path of child element names ("instanceState/name");
+ * NULL when a step is missing. */
 xmlNodePtr aws_xml_path(xmlNodePtr n, const char *path);
-/* Text of the element at path under n ("" when empty): a pointer into the
- * document, valid until xmlFreeDoc, or NULL when absent. Responses are
- * parsed so that an element's text is one node; fields larger than
- * AWS_FIELD_MAX make the response fail with AWS_ERR_RESPONSE. */
+/* Text of the element at path under n (path NULL or "": n itself; "" when
+ * empty): a pointer into the document, valid until xmlFreeDoc, or NULL when
+ * absent (or n is NULL). Responses are parsed so that an element's text is
+ * one node (comments dropped, CDATA and entities merged); fields larger
+ * than AWS_FIELD_MAX make the response fail with AWS_ERR_RESPONSE. */
 const char *aws_xml_text(xmlNodePtr n, const char *path);
 /* Next sibling element with the same name as n (for <item> lists), or NULL. */
 xmlNodePtr aws_xml_next(xmlNodePtr n);
-/* The value of tag Key=key in a tagSet/Tags list under n (EC2: tagSet/item
- * key/value), or NULL. */
+/* The value of tag Key=key in a tag list under n, or NULL: EC2
+ * tagSet/item/{key,value}, ELB Tags/member/{Key,Value}, S3
+ * TagSet/Tag/{Key,Value} (also when n is the list itself). */
 const char *aws_xml_tag(xmlNodePtr n, const char *key);
 
 #endif

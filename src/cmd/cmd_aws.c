@@ -1,0 +1,208 @@
+/* `inventory aws ...`: diagnostics of the AWS client: which account each
+ * configured credential resolves to (never a secret), and one raw API call
+ * with its XML answer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libxml/tree.h>
+
+#include "cmd/cmd.h"
+#include "sources/aws/client.h"
+
+#define CALL_PARAMS_MAX 64
+
+static const char *const service_names[AWS_SERVICE_COUNT] = {"ec2", "elb", "elbv2", "s3"};
+
+static int new_client(struct cli_ctx *ctx, struct aws **a)
+{
+    struct buf err;
+    buf_init(&err, 1024);
+    int rc = aws_new(ctx->cfg, a, &err) < 0 ? cli_fail(EXIT_USAGE, "%s", buf_str(&err)) : EXIT_OK;
+    buf_release(&err);
+    return rc;
+}
+
+static int aws_whoami(struct cli_ctx *ctx)
+{
+    static const struct tcol cols[] = {
+        {"CREDENTIAL", "credential", TCOL_STR}, {"PROVIDER", "provider", TCOL_STR},
+        {"ACCOUNT", "account_id", TCOL_STR},    {"SERVICES", "services", TCOL_STR},
+        {"STATUS", "status", TCOL_STR},
+    };
+    const struct config *cfg = ctx->cfg;
+    const struct aws_account *const *all;
+    atomic_bool *stop = cmd_stop_on_signals();
+    struct aws *a;
+    struct table t;
+    int rc = new_client(ctx, &a);
+    bool ok = true;
+
+    if (rc != EXIT_OK)
+        return rc;
+    size_t n = aws_credentials(a, &all);
+    table_init(&t, cols, ARRAY_SIZE(cols));
+    for (size_t i = 0; i < n; i++) {
+        struct aws_error e;
+        struct buf svcs, status;
+        buf_init(&svcs, 256);
+        buf_init(&status, 1024);
+        for (size_t s = 0; s < AWS_SERVICE_COUNT; s++) {
+            const struct config_strlist *l = &cfg->aws.services[s].use_credentials;
+            for (size_t j = 0; j < l->n; j++)
+                if (strcmp(l->items[j], all[i]->name) == 0 &&
+                    buf_addf(&svcs, "%s%s", svcs.len ? "," : "", service_names[s]) < 0)
+                    buf_setf(&svcs, "?");
+        }
+        if (aws_account_resolve(a, all[i], stop, &e) == 0) {
+            buf_setf(&status, "ok");
+        } else {
+            ok = false;
+            buf_setf(&status, "error: ");
+            aws_error_format(&e, &status);
+        }
+        const char *cells[] = {all[i]->name, aws_account_provider_name(all[i]),
+                               all[i]->account_id[0] ? all[i]->account_id : NULL,
+                               svcs.len ? buf_str(&svcs) : "-", buf_str(&status)};
+        table_add_row(&t, cells);
+        buf_release(&svcs);
+        buf_release(&status);
+    }
+    if (!n && cmd_out(ctx) == OUT_TABLE)
+        fprintf(stderr, "no credentials configured (aws.credentials)\n");
+    table_print(&t, cmd_out(ctx), stdout);
+    table_release(&t);
+    aws_free(a);
+    return ok && n ? EXIT_OK : EXIT_FAIL;
+}
+
+static int parse_service(const char *s, enum aws_service *out)
+{
+    for (size_t i = 0; i < AWS_SERVICE_COUNT; i++)
+        if (strcmp(s, service_names[i]) == 0) {
+            *out = (enum aws_service)i;
+            return 0;
+        }
+    return -1;
+}
+
+static int aws_call(struct cli_ctx *ctx)
+{
+    const struct aws_account *const *all;
+    const struct aws_account *acct = NULL;
+    const char *const *raw;
+    struct sigv4_kv params[CALL_PARAMS_MAX];
+    char *names[CALL_PARAMS_MAX] = {0};
+    enum aws_service svc;
+    struct aws *a = NULL;
+    xmlDocPtr doc = NULL;
+    struct aws_error e;
+    int rc;
+
+    if (parse_service(cli_str(ctx, "service"), &svc) < 0)
+        return cli_fail(EXIT_USAGE, "--service: expected ec2, elb, elbv2 or s3, got \"%s\"",
+                        cli_str(ctx, "service"));
+    const char *action = cli_str(ctx, "action");
+    size_t np = cli_list(ctx, "param", &raw);
+    if (np > CALL_PARAMS_MAX)
+        return cli_fail(EXIT_USAGE, "--param: at most %d", CALL_PARAMS_MAX);
+    if (svc == AWS_S3 && np)
+        return cli_fail(EXIT_USAGE, "--param: not for s3 (use --bucket, --subresource)");
+    if (svc != AWS_S3 && (cli_isset(ctx, "bucket") || cli_isset(ctx, "subresource")))
+        return cli_fail(EXIT_USAGE, "--bucket/--subresource: only for s3");
+    if (svc != AWS_S3 && !action)
+        return cli_fail(EXIT_USAGE, "--action is required for %s", service_names[svc]);
+    if ((rc = new_client(ctx, &a)) != EXIT_OK)
+        return rc;
+    for (size_t i = 0; i < np; i++) {
+        const char *eq = strchr(raw[i], '=');
+        if (!eq || eq == raw[i]) {
+            rc = cli_fail(EXIT_USAGE, "--param: expected NAME=VALUE, got \"%s\"", raw[i]);
+            goto out;
+        }
+        names[i] = xstrndup(raw[i], (size_t)(eq - raw[i]));
+        params[i] = (struct sigv4_kv){names[i], eq + 1};
+    }
+
+    size_t n = aws_credentials(a, &all);
+    const char *want = cli_str(ctx, "credential");
+    if (!want && ctx->cfg->aws.services[svc].use_credentials.n)
+        want = ctx->cfg->aws.services[svc].use_credentials.items[0];
+    for (size_t i = 0; want && i < n && !acct; i++)
+        if (strcmp(all[i]->name, want) == 0)
+            acct = all[i];
+    if (!acct) {
+        rc = want ? cli_fail(EXIT_USAGE, "--credential: no credential \"%s\" in aws.credentials",
+                             want)
+                  : cli_fail(EXIT_USAGE, "--credential: aws.services.%s.use_credentials is empty",
+                             service_names[svc]);
+        goto out;
+    }
+    const char *region = cli_str(ctx, "region") ? cli_str(ctx, "region") : aws_default_region(a);
+    atomic_bool *stop = cmd_stop_on_signals();
+    int crc = svc == AWS_S3 ? aws_s3_get(a, acct, region, cli_str(ctx, "bucket"),
+                                         cli_str(ctx, "subresource"), stop, &doc, &e)
+                            : aws_query(a, acct, svc, region, action, params, np, stop, &doc, &e);
+    if (crc < 0) {
+        struct buf m;
+        buf_init(&m, 2048);
+        aws_error_format(&e, &m);
+        rc = cli_fail(EXIT_FAIL, "%s %s: %s error: %s", service_names[svc], action ? action : "GET",
+                      aws_err_kind_name(e.kind), buf_str(&m));
+        buf_release(&m);
+        goto out;
+    }
+    xmlChar *text = NULL;
+    int len = 0;
+    xmlDocDumpFormatMemoryEnc(doc, &text, &len, "UTF-8", 1);
+    if (text)
+        fwrite(text, 1, (size_t)len, stdout);
+    xmlFree(text);
+    rc = EXIT_OK;
+out:
+    for (size_t i = 0; i < np && i < CALL_PARAMS_MAX; i++)
+        free(names[i]);
+    if (doc)
+        xmlFreeDoc(doc);
+    aws_free(a);
+    return rc;
+}
+
+static const struct cli_opt call_opts[] = {
+    {"service", NULL, 's', OPT_STRING, "SERVICE", "ec2, elb, elbv2 or s3", NULL, 0, 0,
+     OPT_REQUIRED},
+    {"action", NULL, 'a', OPT_STRING, "ACTION",
+     "Query API action, e.g. DescribeRegions (ec2, elb, elbv2)", NULL, 0, 0, 0},
+    {"region", NULL, 'r', OPT_STRING, "REGION", "region (default aws.region)", NULL, 0, 0, 0},
+    {"param", NULL, 'p', OPT_LIST, "NAME=VALUE", "an action parameter (repeatable)", NULL, 0, 0, 0},
+    {"credential", NULL, 0, OPT_STRING, "NAME",
+     "credential to call with (default: the service's first)", NULL, 0, 0, 0},
+    {"bucket", NULL, 0, OPT_STRING, "BUCKET", "s3: bucket (none: ListBuckets)", NULL, 0, 0, 0},
+    {"subresource", NULL, 0, OPT_STRING, "QUERY", "s3: subresource, e.g. location", NULL, 0, 0, 0},
+    {NULL, NULL, 0, OPT_STRING, NULL, NULL, NULL, 0, 0, 0},
+};
+
+const struct cli_cmd cmd_aws_subs[] = {
+    {"whoami",
+     {NULL},
+     "resolve every configured credential to its account",
+     NULL,
+     NULL,
+     aws_whoami,
+     NULL,
+     CMD_CONFIG,
+     "Calls STS GetCallerIdentity with each credential of aws.credentials and prints its "
+     "provider, account and services. Secrets are never printed. Exits 1 when a credential "
+     "does not resolve."},
+    {"call",
+     {NULL},
+     "make one AWS API call and print its XML answer",
+     NULL,
+     call_opts,
+     aws_call,
+     NULL,
+     CMD_CONFIG,
+     "Signs and sends one call with the client the workers use (endpoints, retries, error "
+     "documents). Exits 1 with the AWS error code and message when the call fails."},
+    {NULL, {NULL}, NULL, NULL, NULL, NULL, NULL, 0, NULL},
+};
