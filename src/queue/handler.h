@@ -83,5 +83,7 @@ void periodic_tasks_each(void (*fn)(const struct periodic_task *p, void *arg), v
 /* Per-source tables, terminated by a row with type NULL. */
 extern const struct task_handler aux_task_handlers[];
 extern const struct periodic_task aux_periodic_tasks[];
+extern const struct task_handler aws_task_handlers[];
+extern const struct periodic_task aws_periodic_tasks[];
 
 #endif

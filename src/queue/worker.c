@@ -559,6 +559,7 @@ static void process(struct hthread *h, struct slot *slot, struct ready *rd)
     ctx.db = thread_db;
     ctx.worker_thread = h;
     ctx.cancelled = &slot->cancelled;
+    ctx.metrics = w->o->metrics;
     log_debug("task started", LF_STR("queue", t.queue), LF_STR("type", t.type));
     if (w->o->metrics)
         metrics_inc(w->m.in_flight, NULL, 1);
