@@ -62,7 +62,7 @@ static int model_query(struct cli_ctx *ctx)
     int ok = buf_adds(&sql, "SELECT id::text");
     for (size_t i = 0; i < ncols; i++)
         ok |= buf_addf(&sql, ", %s::text", m->cols[i].name);
-    ok |= buf_addf(&sql, ", created_at::text, updated_at::text FROM %s", m->table);
+    ok |= buf_addf(&sql, ", created_at::text, updated_at::text FROM %s AS m", m->table);
     for (size_t i = 0; i < nf; i++) {
         const char *eq = strchr(filters[i], '=');
         if (!eq || eq == filters[i]) {
@@ -82,7 +82,7 @@ static int model_query(struct cli_ctx *ctx)
     char limit[24];
     snprintf(limit, sizeof(limit), "%lld", (long long)cli_int(ctx, "limit"));
     params[nf] = limit;
-    ok |= buf_addf(&sql, " ORDER BY id LIMIT $%zu", nf + 1);
+    ok |= buf_addf(&sql, " ORDER BY m.id LIMIT $%zu", nf + 1);
     if (ok) {
         buf_setf(&err, "query too long");
         rc = cmd_fail_err(&err);
