@@ -3,11 +3,13 @@
  * with its XML answer. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <libxml/tree.h>
 
 #include "cmd/cmd.h"
+#include "core/util.h"
 #include "sources/aws/client.h"
 
 #define CALL_PARAMS_MAX 64
@@ -139,19 +141,42 @@ static int aws_call(struct cli_ctx *ctx)
         goto out;
     }
     const char *region = cli_str(ctx, "region") ? cli_str(ctx, "region") : aws_default_region(a);
+    const char *what =
+        svc != AWS_S3               ? action
+        : !cli_isset(ctx, "bucket") ? "ListBuckets"
+        : cli_isset(ctx, "subresource") && strcmp(cli_str(ctx, "subresource"), "location") == 0
+            ? "GetBucketLocation"
+            : "GET";
     atomic_bool *stop = cmd_stop_on_signals();
-    int crc = svc == AWS_S3 ? aws_s3_get(a, acct, region, cli_str(ctx, "bucket"),
-                                         cli_str(ctx, "subresource"), stop, &doc, &e)
-                            : aws_query(a, acct, svc, region, action, params, np, stop, &doc, &e);
-    if (crc < 0) {
-        struct buf m;
-        buf_init(&m, 2048);
-        aws_error_format(&e, &m);
-        rc = cli_fail(EXIT_FAIL, "%s %s: %s error: %s", service_names[svc], action ? action : "GET",
-                      aws_err_kind_name(e.kind), buf_str(&m));
-        buf_release(&m);
-        goto out;
+    int64_t repeat = cli_int(ctx, "repeat"), t0 = mono_ms();
+    for (int64_t i = 0; i < repeat; i++) {
+        if (i && cli_int(ctx, "interval") > 0) {
+            struct timespec ts = {cli_int(ctx, "interval") / 1000,
+                                  (cli_int(ctx, "interval") % 1000) * 1000000L};
+            nanosleep(&ts, NULL); /* a signal ends the sleep early */
+        }
+        if (doc)
+            xmlFreeDoc(doc);
+        doc = NULL;
+        int crc = svc == AWS_S3
+                      ? aws_s3_get(a, acct, region, cli_str(ctx, "bucket"),
+                                   cli_str(ctx, "subresource"), stop, &doc, &e)
+                      : aws_query(a, acct, svc, region, action, params, np, stop, &doc, &e);
+        if (crc < 0) {
+            struct buf m;
+            buf_init(&m, 2048);
+            aws_error_format(&e, &m);
+            rc = cli_fail(EXIT_FAIL, "%s %s: %s error: %s", service_names[svc], what,
+                          aws_err_kind_name(e.kind), buf_str(&m));
+            if (repeat > 1)
+                fprintf(stderr, "after %lld successful calls\n", (long long)i);
+            buf_release(&m);
+            goto out;
+        }
     }
+    if (repeat > 1)
+        fprintf(stderr, "%lld calls ok in %lld ms\n", (long long)repeat,
+                (long long)(mono_ms() - t0));
     xmlChar *text = NULL;
     int len = 0;
     xmlDocDumpFormatMemoryEnc(doc, &text, &len, "UTF-8", 1);
@@ -179,6 +204,9 @@ static const struct cli_opt call_opts[] = {
      "credential to call with (default: the service's first)", NULL, 0, 0, 0},
     {"bucket", NULL, 0, OPT_STRING, "BUCKET", "s3: bucket (none: ListBuckets)", NULL, 0, 0, 0},
     {"subresource", NULL, 0, OPT_STRING, "QUERY", "s3: subresource, e.g. location", NULL, 0, 0, 0},
+    {"repeat", NULL, 0, OPT_INT, "N", "make the call N times (prints the last answer)", "1", 1,
+     1000000, 0},
+    {"interval", NULL, 0, OPT_DURATION, "DURATION", "pause between repeated calls", "0s", 0, 0, 0},
     {NULL, NULL, 0, OPT_STRING, NULL, NULL, NULL, 0, 0, 0},
 };
 

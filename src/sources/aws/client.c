@@ -601,24 +601,32 @@ bool aws_code_retryable(const char *code)
     return false;
 }
 
-/* A short printable excerpt of a body that is not an AWS error document. */
+/* A short printable excerpt of a body that is not an AWS error document:
+ * blanks and control characters folded to one space, "..." when cut. */
 static void excerpt(const char *body, size_t len, char *out, size_t cap)
 {
     size_t o = 0;
-    bool space = false;
-    for (size_t i = 0; i < len && o + 4 < cap; i++) {
+    bool space = false, cut = false;
+    for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)body[i];
         if (isspace(c) || c < 0x20 || c == 0x7f) {
             space = o > 0;
             continue;
+        }
+        size_t need = space ? 2 : 1;
+        if (o + need + 4 > cap) { /* room for "..." and the NUL */
+            cut = true;
+            break;
         }
         if (space)
             out[o++] = ' ';
         space = false;
         out[o++] = (char)c;
     }
-    if (o + 4 >= cap)
-        memcpy(out + o, "...", 3), o += 3;
+    if (cut) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
     out[o] = '\0';
 }
 

@@ -23,7 +23,9 @@
 #define PROFILE_FILE_MAX   (1024 * 1024) /* shared config / credentials file */
 #define TOKEN_FILE_MAX     (64 * 1024)   /* web identity token (AWS: 20,000 chars) */
 #define RECHECK_MS         10000         /* profile files: stat at most this often */
-#define EXPIRY_SLACK_MS    10000         /* stop using credentials this long before expiry */
+#define EXPIRY_SLACK_MS    10000         /* stop using credentials this long before expiry... */
+#define EXPIRY_SLACK_PART  4             /* ...at most a quarter of their lifetime */
+#define SKEWED_LIFE_MS     60000         /* lifetime assumed for credentials expired on arrival */
 #define REFRESH_AHEAD_MAX  (5 * 60000)   /* refresh at most 5 min before expiry... */
 #define REFRESH_AHEAD_PART 10            /* ...and at most 10 % of the lifetime before */
 #define BACKOFF_MIN_MS     1000          /* after a failed load */
@@ -82,6 +84,7 @@ static struct aws_creds_snap *snap_new(const char *akid, const char *secret, con
     }
     s->expires_ms = expires_ms;
     s->refresh_ms = refresh_ms;
+    s->use_until = expires_ms;
     atomic_init(&s->refs, 1);
     return s;
 }
@@ -651,18 +654,27 @@ static int load_token_file(struct aws_cred_provider *p, const atomic_bool *cance
         goto out;
     }
     int64_t now = now_ms(), life = expires - now;
-    if (life < 2 * EXPIRY_SLACK_MS) {
-        /* Already (nearly) expired by our clock: a skewed clock, or STS
-         * handing out very short sessions. Use them briefly and refresh. */
-        log_warn("aws credentials expire too soon; is the clock skewed?",
+    if (life <= 0) {
+        /* Expired on arrival by our clock: a skewed clock. Use them for a
+         * while (AWS decides; ExpiredToken triggers a refresh) rather than
+         * asking STS again at once, and again... */
+        log_warn("aws credentials arrived expired; is the clock skewed?",
                  LF_STR("credential", p->name), LF_INT("lifetime_ms", life));
-        expires = now + 6 * EXPIRY_SLACK_MS;
-        life = 6 * EXPIRY_SLACK_MS;
+        life = SKEWED_LIFE_MS;
+        expires = now + life;
     }
-    int64_t ahead = life / REFRESH_AHEAD_PART;
+    /* Handed out until `slack` before expiry; refreshed from `ahead` before
+     * (10 % of the lifetime, at most 5 min), and early enough that one
+     * thread refreshes while the others still use them. */
+    int64_t ahead = life / REFRESH_AHEAD_PART, slack = life / EXPIRY_SLACK_PART;
     if (ahead > REFRESH_AHEAD_MAX)
         ahead = REFRESH_AHEAD_MAX;
+    if (slack > EXPIRY_SLACK_MS)
+        slack = EXPIRY_SLACK_MS;
+    if (ahead < 2 * slack)
+        ahead = 2 * slack;
     *out = snap_new(akid, secret, session, expires, expires - ahead);
+    (*out)->use_until = expires - slack;
     log_debug("aws credentials refreshed", LF_STR("credential", p->name),
               LF_INT("lifetime_s", life / 1000));
     rc = 0;
@@ -717,8 +729,7 @@ int aws_creds_get(struct aws_cred_provider *p, const atomic_bool *cancel,
     for (;;) {
         int64_t now = now_ms(), mono = mono_ms();
         struct aws_creds_snap *cur = p->cur;
-        bool usable =
-            cur && !p->stale && (!cur->expires_ms || now < cur->expires_ms - EXPIRY_SLACK_MS);
+        bool usable = cur && !p->stale && (!cur->use_until || now < cur->use_until);
         bool due = !usable || (cur->refresh_ms && now >= cur->refresh_ms) ||
                    (p->kind == CONFIG_AWS_PROFILE && mono - p->checked_ms >= RECHECK_MS);
 
@@ -798,8 +809,7 @@ int aws_creds_get(struct aws_cred_provider *p, const atomic_bool *cancel,
                  LF_STR("provider", aws_creds_provider_name(p)), LF_STR("error", le.message),
                  LF_STR("code", le.code));
         /* Loop: a still usable snapshot is handed out, else the error. */
-        if (!(p->cur && !p->stale &&
-              (!p->cur->expires_ms || now_ms() < p->cur->expires_ms - EXPIRY_SLACK_MS))) {
+        if (!(p->cur && !p->stale && (!p->cur->use_until || now_ms() < p->cur->use_until))) {
             *e = le;
             break;
         }

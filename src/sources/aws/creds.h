@@ -35,6 +35,7 @@ struct aws_creds_snap {
     struct aws_creds c; /* session_token NULL for long-term keys */
     int64_t expires_ms; /* Unix ms; 0: does not expire */
     int64_t refresh_ms; /* Unix ms from which a refresh is due; 0: never */
+    int64_t use_until;  /* Unix ms after which they are not handed out; 0: always */
     atomic_int refs;
 };
 
