@@ -1,6 +1,7 @@
 /* `inventory aws ...`: diagnostics of the AWS client: which account each
  * configured credential resolves to (never a secret), and one raw API call
  * with its XML answer. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -88,6 +89,54 @@ static int parse_service(const char *s, enum aws_service *out)
     return -1;
 }
 
+/* What `aws call` runs, and one thread running it --repeat times. */
+struct call_run {
+    struct aws *a;
+    const struct aws_account *acct;
+    enum aws_service svc;
+    const char *region, *action;
+    const struct sigv4_kv *params;
+    size_t np;
+    const char *bucket, *subresource;
+    int64_t repeat, interval_ms;
+    const atomic_bool *stop;
+};
+
+struct call_thread {
+    const struct call_run *run;
+    pthread_t tid;
+    int64_t done;
+    bool failed;
+    struct aws_error e;
+    xmlDocPtr doc; /* the last answer */
+};
+
+static void *call_loop(void *arg)
+{
+    struct call_thread *t = arg;
+    const struct call_run *r = t->run;
+
+    for (int64_t i = 0; i < r->repeat; i++) {
+        if (i && r->interval_ms > 0) {
+            struct timespec ts = {r->interval_ms / 1000, (r->interval_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL); /* a signal ends the sleep early */
+        }
+        if (t->doc)
+            xmlFreeDoc(t->doc);
+        t->doc = NULL;
+        int rc = r->svc == AWS_S3 ? aws_s3_get(r->a, r->acct, r->region, r->bucket, r->subresource,
+                                               r->stop, &t->doc, &t->e)
+                                  : aws_query(r->a, r->acct, r->svc, r->region, r->action,
+                                              r->params, r->np, r->stop, &t->doc, &t->e);
+        if (rc < 0) {
+            t->failed = true;
+            break;
+        }
+        t->done++;
+    }
+    return NULL;
+}
+
 static int aws_call(struct cli_ctx *ctx)
 {
     const struct aws_account *const *all;
@@ -98,7 +147,6 @@ static int aws_call(struct cli_ctx *ctx)
     enum aws_service svc;
     struct aws *a = NULL;
     xmlDocPtr doc = NULL;
-    struct aws_error e;
     int rc;
 
     if (parse_service(cli_str(ctx, "service"), &svc) < 0)
@@ -147,36 +195,58 @@ static int aws_call(struct cli_ctx *ctx)
         : cli_isset(ctx, "subresource") && strcmp(cli_str(ctx, "subresource"), "location") == 0
             ? "GetBucketLocation"
             : "GET";
-    atomic_bool *stop = cmd_stop_on_signals();
-    int64_t repeat = cli_int(ctx, "repeat"), t0 = mono_ms();
-    for (int64_t i = 0; i < repeat; i++) {
-        if (i && cli_int(ctx, "interval") > 0) {
-            struct timespec ts = {cli_int(ctx, "interval") / 1000,
-                                  (cli_int(ctx, "interval") % 1000) * 1000000L};
-            nanosleep(&ts, NULL); /* a signal ends the sleep early */
-        }
-        if (doc)
-            xmlFreeDoc(doc);
-        doc = NULL;
-        int crc = svc == AWS_S3
-                      ? aws_s3_get(a, acct, region, cli_str(ctx, "bucket"),
-                                   cli_str(ctx, "subresource"), stop, &doc, &e)
-                      : aws_query(a, acct, svc, region, action, params, np, stop, &doc, &e);
-        if (crc < 0) {
-            struct buf m;
-            buf_init(&m, 2048);
-            aws_error_format(&e, &m);
-            rc = cli_fail(EXIT_FAIL, "%s %s: %s error: %s", service_names[svc], what,
-                          aws_err_kind_name(e.kind), buf_str(&m));
-            if (repeat > 1)
-                fprintf(stderr, "after %lld successful calls\n", (long long)i);
-            buf_release(&m);
-            goto out;
+    struct call_run run = {a,
+                           acct,
+                           svc,
+                           region,
+                           action,
+                           params,
+                           np,
+                           cli_str(ctx, "bucket"),
+                           cli_str(ctx, "subresource"),
+                           cli_int(ctx, "repeat"),
+                           cli_int(ctx, "interval"),
+                           cmd_stop_on_signals()};
+    int64_t parallel = cli_int(ctx, "parallel"), t0 = mono_ms(), calls = 0;
+    struct call_thread *th = xcalloc((size_t)parallel, sizeof(*th));
+    for (int64_t i = 0; i < parallel; i++) {
+        th[i].run = &run;
+        if (parallel > 1 && pthread_create(&th[i].tid, NULL, call_loop, &th[i]) != 0) {
+            fprintf(stderr, "error: cannot start a thread\n");
+            abort();
         }
     }
-    if (repeat > 1)
-        fprintf(stderr, "%lld calls ok in %lld ms\n", (long long)repeat,
+    if (parallel == 1)
+        call_loop(&th[0]);
+    struct call_thread *failed = NULL;
+    for (int64_t i = 0; i < parallel; i++) {
+        if (parallel > 1)
+            pthread_join(th[i].tid, NULL);
+        calls += th[i].done;
+        if (th[i].failed && !failed)
+            failed = &th[i];
+    }
+    if (failed) {
+        struct buf m;
+        buf_init(&m, 2048);
+        aws_error_format(&failed->e, &m);
+        rc = cli_fail(EXIT_FAIL, "%s %s: %s error: %s", service_names[svc], what,
+                      aws_err_kind_name(failed->e.kind), buf_str(&m));
+        if (run.repeat > 1 || parallel > 1)
+            fprintf(stderr, "after %lld successful calls\n", (long long)calls);
+        buf_release(&m);
+    } else if (run.repeat > 1 || parallel > 1) {
+        fprintf(stderr, "%lld calls ok in %lld ms\n", (long long)calls,
                 (long long)(mono_ms() - t0));
+    }
+    doc = th[0].doc;
+    th[0].doc = NULL;
+    for (int64_t i = 0; i < parallel; i++)
+        if (th[i].doc)
+            xmlFreeDoc(th[i].doc);
+    free(th);
+    if (failed)
+        goto out;
     xmlChar *text = NULL;
     int len = 0;
     xmlDocDumpFormatMemoryEnc(doc, &text, &len, "UTF-8", 1);
@@ -207,6 +277,8 @@ static const struct cli_opt call_opts[] = {
     {"repeat", NULL, 0, OPT_INT, "N", "make the call N times (prints the last answer)", "1", 1,
      1000000, 0},
     {"interval", NULL, 0, OPT_DURATION, "DURATION", "pause between repeated calls", "0s", 0, 0, 0},
+    {"parallel", NULL, 0, OPT_INT, "N", "run the --repeat calls in each of N threads at once", "1",
+     1, 256, 0},
     {NULL, NULL, 0, OPT_STRING, NULL, NULL, NULL, 0, 0, 0},
 };
 
