@@ -124,7 +124,7 @@ lint:
 	@scripts/lint
 
 format:
-	@clang-format -i $$(find src tests/unit fuzz tools -name '*.[ch]')
+	@clang-format -i $$(find src tests/unit tests/tools tests/fakes fuzz tools -name '*.[ch]')
 
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 fuzz: $(FUZZ_SRCS)

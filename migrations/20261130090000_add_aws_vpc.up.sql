@@ -14,5 +14,3 @@ CREATE TABLE IF NOT EXISTS aws_vpc (
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT aws_vpc_key UNIQUE (vpc_id, account_id)
 );
-CREATE INDEX IF NOT EXISTS aws_vpc_account_id_region_name_idx ON aws_vpc (account_id, region_name);
-CREATE INDEX IF NOT EXISTS aws_vpc_updated_at_idx ON aws_vpc (updated_at);

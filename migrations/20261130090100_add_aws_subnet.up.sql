@@ -17,5 +17,3 @@ CREATE TABLE IF NOT EXISTS aws_subnet (
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT aws_subnet_key UNIQUE (subnet_id, account_id)
 );
-CREATE INDEX IF NOT EXISTS aws_subnet_account_id_vpc_id_idx ON aws_subnet (account_id, vpc_id);
-CREATE INDEX IF NOT EXISTS aws_subnet_updated_at_idx ON aws_subnet (updated_at);

@@ -22,6 +22,3 @@ CREATE TABLE IF NOT EXISTS aws_instance (
     CONSTRAINT aws_instance_key UNIQUE (instance_id, account_id)
 );
 CREATE INDEX IF NOT EXISTS aws_instance_account_id_region_name_idx ON aws_instance (account_id, region_name);
-CREATE INDEX IF NOT EXISTS aws_instance_vpc_id_idx ON aws_instance (vpc_id);
-CREATE INDEX IF NOT EXISTS aws_instance_subnet_id_idx ON aws_instance (subnet_id);
-CREATE INDEX IF NOT EXISTS aws_instance_updated_at_idx ON aws_instance (updated_at);

@@ -17,5 +17,3 @@ CREATE TABLE IF NOT EXISTS aws_image (
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT aws_image_key UNIQUE (image_id, account_id)
 );
-CREATE INDEX IF NOT EXISTS aws_image_account_id_region_name_idx ON aws_image (account_id, region_name);
-CREATE INDEX IF NOT EXISTS aws_image_updated_at_idx ON aws_image (updated_at);

@@ -17,6 +17,3 @@ CREATE TABLE IF NOT EXISTS aws_loadbalancer (
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT aws_loadbalancer_key UNIQUE (dns_name, account_id)
 );
-CREATE INDEX IF NOT EXISTS aws_loadbalancer_account_id_region_name_idx ON aws_loadbalancer (account_id, region_name);
-CREATE INDEX IF NOT EXISTS aws_loadbalancer_vpc_id_idx ON aws_loadbalancer (vpc_id);
-CREATE INDEX IF NOT EXISTS aws_loadbalancer_updated_at_idx ON aws_loadbalancer (updated_at);

@@ -9,4 +9,3 @@ CREATE TABLE IF NOT EXISTS aws_bucket (
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT aws_bucket_key UNIQUE (name, account_id)
 );
-CREATE INDEX IF NOT EXISTS aws_bucket_updated_at_idx ON aws_bucket (updated_at);

@@ -22,6 +22,3 @@ CREATE TABLE IF NOT EXISTS aws_net_interface (
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT aws_net_interface_key UNIQUE (interface_id, account_id)
 );
-CREATE INDEX IF NOT EXISTS aws_net_interface_account_id_instance_id_idx ON aws_net_interface (account_id, instance_id);
-CREATE INDEX IF NOT EXISTS aws_net_interface_account_id_description_idx ON aws_net_interface (account_id, description);
-CREATE INDEX IF NOT EXISTS aws_net_interface_updated_at_idx ON aws_net_interface (updated_at);

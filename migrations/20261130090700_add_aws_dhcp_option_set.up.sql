@@ -12,4 +12,3 @@ CREATE TABLE IF NOT EXISTS aws_dhcp_option_set (
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT aws_dhcp_option_set_key UNIQUE (set_id, account_id)
 );
-CREATE INDEX IF NOT EXISTS aws_dhcp_option_set_updated_at_idx ON aws_dhcp_option_set (updated_at);

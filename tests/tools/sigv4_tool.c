@@ -40,10 +40,14 @@ int main(void)
             h[i].name = json_string_value(json_array_get(json_array_get(hs, i), 0));
             h[i].value = json_string_value(json_array_get(json_array_get(hs, i), 1));
         }
-        struct sigv4_request r = {str(in, "method"),       str(in, "path"),    str(in, "query"),
+        struct sigv4_request r = {str(in, "method"),
+                                  str(in, "path"),
+                                  str(in, "query"),
                                   h,
                                   nh,
-                                  str(in, "payload_hash"), str(in, "service"), str(in, "region"),
+                                  str(in, "payload_hash"),
+                                  str(in, "service"),
+                                  str(in, "region"),
                                   str(in, "amz_date")};
         struct aws_creds c = {str(in, "access_key_id"), str(in, "secret_access_key"),
                               str(in, "session_token")};
