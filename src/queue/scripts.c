@@ -11,7 +11,9 @@
  *   inv:{q}:completed  ZSET  id -> delete at (ms)
  *   inv:{q}:paused     STRING present = paused
  *   inv:{q}:wake       LIST  wake-up tokens for blocked fetchers (bounded)
- *   inv:{q}:sched      HASH  periodic job id -> last tick enqueued (ms) */
+ *   inv:{q}:sched      HASH  periodic job id -> last tick enqueued (ms)
+ *   inv:{q}:fetch:<worker> STRING "request_id id..." of the worker's last
+ *                      dequeue (TTL = lease), to repeat a call whose reply was lost */
 #include "queue/scripts.h"
 
 #include <pthread.h>
@@ -87,18 +89,42 @@ static const char enqueue_lua[] =
  * multi-field HSET/ZADD), so a batch costs a handful of calls, not six per
  * task. max_n <= 1000 keeps each unpack() (two values per task) well under
  * Lua's limit of 8000.
- * KEYS: pending paused active state msg info lease
- * ARGV: max_n lease_ms worker
+ * The ids taken are kept under the worker's fetch key with the caller's
+ * request id, for one lease: a caller whose reply was lost (connection cut,
+ * Redis shut down right after running the script) repeats the call with
+ * the same request id and gets the same tasks again (those it still holds)
+ * instead of leaving them leased to nobody until their lease expires.
+ * KEYS: pending paused active state msg info lease fetch
+ * ARGV: max_n lease_ms worker request_id
  * -> flat list id, msg, info, ... (bodies already gone are skipped) */
 static const char dequeue_lua[] =
-    PRELUDE "if redis.call('EXISTS', KEYS[2]) == 1 then return {} end\n"
+    PRELUDE "local t = now()\n"
+            "local exp = t + tonumber(ARGV[2])\n"
+            "local last = redis.call('GET', KEYS[8])\n"
+            "if last and string.match(last, '^%S+') == ARGV[4] then\n"
+            "  local out = {}\n"
+            "  local first = true\n"
+            "  for id in string.gmatch(last, '%S+') do\n"
+            "    if first then\n"
+            "      first = false\n"
+            "    elseif redis.call('HGET', KEYS[7], id) == ARGV[3] then\n"
+            "      local msg = redis.call('HGET', KEYS[5], id)\n"
+            "      if msg then\n"
+            "        redis.call('ZADD', KEYS[3], 'XX', exp, id)\n"
+            "        out[#out + 1] = id\n"
+            "        out[#out + 1] = msg\n"
+            "        out[#out + 1] = redis.call('HGET', KEYS[6], id) or ''\n"
+            "      end\n"
+            "    end\n"
+            "  end\n"
+            "  return out\n"
+            "end\n"
+            "if redis.call('EXISTS', KEYS[2]) == 1 then return {} end\n"
             "local ids = redis.call('RPOP', KEYS[1], tonumber(ARGV[1]))\n"
             "if not ids then return {} end\n"
-            "local t = now()\n"
-            "local exp = t + tonumber(ARGV[2])\n"
             "local msgs = redis.call('HMGET', KEYS[5], unpack(ids))\n"
             "local infos = redis.call('HMGET', KEYS[6], unpack(ids))\n"
-            "local st, z, ls, out, gone = {}, {}, {}, {}, {}\n"
+            "local st, z, ls, out, gone, taken = {}, {}, {}, {}, {}, {ARGV[4]}\n"
             "for i, id in ipairs(ids) do\n"
             "  if msgs[i] then\n"
             "    st[#st + 1] = id\n"
@@ -107,6 +133,7 @@ static const char dequeue_lua[] =
             "    z[#z + 1] = id\n"
             "    ls[#ls + 1] = id\n"
             "    ls[#ls + 1] = ARGV[3]\n"
+            "    taken[#taken + 1] = id\n"
             "    out[#out + 1] = id\n"
             "    out[#out + 1] = msgs[i]\n"
             "    out[#out + 1] = infos[i] or ''\n"
@@ -118,6 +145,7 @@ static const char dequeue_lua[] =
             "  redis.call('HSET', KEYS[4], unpack(st))\n"
             "  redis.call('ZADD', KEYS[3], unpack(z))\n"
             "  redis.call('HSET', KEYS[7], unpack(ls))\n"
+            "  redis.call('SET', KEYS[8], table.concat(taken, ' '), 'PX', ARGV[2])\n"
             "end\n"
             "if #gone > 0 then\n"
             "  redis.call('HDEL', KEYS[4], unpack(gone))\n"

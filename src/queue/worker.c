@@ -230,9 +230,24 @@ static void keys_for(const char *q, const char *const *suffixes, int n, char (*k
     }
 }
 
-/* Runs a script, reconnecting and retrying on I/O errors until it succeeds
- * or the worker stops hard: an accepted result is never dropped because of
- * a network blip. Returns the integer reply, or -1. */
+/* True for the error replies of a Redis that will take the command a moment
+ * later: loading its data after a restart, busy with a script, failing over.
+ * `err` is queue_eval's message, "redis script <name>: <reply>". */
+static bool transient_error(const char *err)
+{
+    static const char *const codes[] = {"LOADING ", "BUSY ", "TRYAGAIN ", "MASTERDOWN ",
+                                        "READONLY "};
+    const char *p = strstr(err, ": ");
+    for (size_t i = 0; p && i < ARRAY_SIZE(codes); i++)
+        if (strncmp(p + 2, codes[i], strlen(codes[i])) == 0)
+            return true;
+    return false;
+}
+
+/* Runs a script, reconnecting and retrying on I/O errors and transient
+ * error replies until it succeeds or the worker stops hard: an accepted
+ * result is never dropped because of a network blip or a Redis restart.
+ * Returns the integer reply, or -1. */
 static long long eval_retry(struct worker *w, struct rds_conn *rc, enum qscript s, int nkeys,
                             const char **keys, int nargs, const char **args, const size_t *lens,
                             redisReply **keep)
@@ -255,6 +270,10 @@ static long long eval_retry(struct worker *w, struct rds_conn *rc, enum qscript 
         }
         if (c->err) {
             rds_conn_broken(rc);
+            continue;
+        }
+        if (transient_error(buf_str(&err)) && !atomic_load(&w->hard_stop)) {
+            sleep_ms(100);
             continue;
         }
         log_error("queue script failed", LF_STR("script", qscript(s)->name),
@@ -666,23 +685,31 @@ static void set_fd(struct worker *w, int *fd, redisContext *c)
     pthread_mutex_unlock(&w->mu);
 }
 
-static int dequeue_into(struct worker *w, redisContext *c, const char *q, int n, bool *io_error)
+/* One dequeue call; `req` identifies it, so that after an I/O error the
+ * same call (same queue, n and req) returns the tasks it took if the script
+ * ran but the reply was lost. */
+static int dequeue_into(struct worker *w, redisContext *c, const char *q, int n, const char *req,
+                        bool *io_error)
 {
     static const char *const sfx[] = {"pending", "paused", "active", "state",
                                       "msg",     "info",   "lease"};
-    char k[7][QUEUE_KEY_MAX], nb[16], lease[24];
-    const char *keys[7];
+    char k[7][QUEUE_KEY_MAX], fetch[QUEUE_KEY_MAX + sizeof(w->id)], nb[16], lease[24];
+    const char *keys[8];
     struct buf err;
     buf_init(&err, 1024);
     keys_for(q, sfx, 7, k, keys);
+    snprintf(fetch, sizeof(fetch), "inv:{%s}:fetch:%s", q, w->id);
+    keys[7] = fetch;
     snprintf(nb, sizeof(nb), "%d", n);
     snprintf(lease, sizeof(lease), "%lld", (long long)w->o->lease_ms);
-    const char *args[3] = {nb, lease, w->id};
-    redisReply *r = queue_eval(c, QS_DEQUEUE, 7, keys, 3, args, NULL, &err);
+    const char *args[4] = {nb, lease, w->id, req};
+    redisReply *r = queue_eval(c, QS_DEQUEUE, 8, keys, 4, args, NULL, &err);
     int got = 0;
     if (!r) {
         *io_error = c->err != 0;
-        if (!*io_error)
+        if (!*io_error && transient_error(buf_str(&err)))
+            sleep_ms(100); /* Redis is loading its data, say: the next round will do */
+        else if (!*io_error)
             log_error("dequeue failed", LF_STR("queue", q), LF_STR("error", buf_str(&err)));
         buf_release(&err);
         return 0;
@@ -726,13 +753,21 @@ static void *fetcher_main(void *arg)
     blpop[1 + o->nqueues] = "1";
     rds_conn_init(&rc, &w->ropts, "fetcher");
     rc.read_timeout_ms = 5000; /* BLPOP waits 1 s at most */
+    /* A dequeue cut by an I/O error is repeated as it was, first thing. */
+    struct {
+        bool on;
+        size_t queue; /* index in o->queues */
+        int n;
+    } again = {false, 0, 0};
+    unsigned long long seq = 0;
+    char req[24] = "";
 
     while (!atomic_load(&w->fetch_stop)) {
         pthread_mutex_lock(&w->mu);
         int free_slots;
         while (((free_slots = o->concurrency - w->busy - (int)w->ready_len) <= 0 ||
                 w->acks_len + w->sending_len >= ACK_BACKLOG * (size_t)o->concurrency) &&
-               !atomic_load(&w->fetch_stop))
+               !again.on && !atomic_load(&w->fetch_stop))
             pthread_cond_wait(&w->cv_free, &w->mu);
         pthread_mutex_unlock(&w->mu);
         if (atomic_load(&w->fetch_stop))
@@ -744,14 +779,25 @@ static void *fetcher_main(void *arg)
         worker_queue_order(o->queues, o->nqueues, o->strict, rnd01, order);
         int got = 0;
         bool io_error = false;
+        if (again.on) {
+            got = dequeue_into(w, c, o->queues[again.queue].name, again.n, req, &io_error);
+            free_slots -= got;
+            again.on = io_error;
+        }
         for (size_t i = 0; i < o->nqueues && free_slots > 0 && !io_error; i++) {
             int want, n;
             do {
                 want = free_slots < BATCH_MAX ? free_slots : BATCH_MAX;
-                n = dequeue_into(w, c, o->queues[order[i]].name, want, &io_error);
+                snprintf(req, sizeof(req), "%llu", ++seq);
+                n = dequeue_into(w, c, o->queues[order[i]].name, want, req, &io_error);
                 got += n;
                 free_slots -= n;
             } while (n == want && free_slots > 0);
+            if (io_error) {
+                again.on = true;
+                again.queue = order[i];
+                again.n = want;
+            }
         }
         if (!io_error && got == 0 && !atomic_load(&w->fetch_stop)) {
             /* Nothing to do: sleep until an enqueue (or resume, or a due
