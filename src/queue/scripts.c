@@ -93,7 +93,8 @@ static const char enqueue_lua[] =
  * request id, for one lease: a caller whose reply was lost (connection cut,
  * Redis shut down right after running the script) repeats the call with
  * the same request id and gets the same tasks again (those it still holds)
- * instead of leaving them leased to nobody until their lease expires.
+ * instead of leaving them leased to nobody until their lease expires
+ * (max_n = 0: only that, never new tasks).
  * KEYS: pending paused active state msg info lease fetch
  * ARGV: max_n lease_ms worker request_id
  * -> flat list id, msg, info, ... (bodies already gone are skipped) */
@@ -119,7 +120,7 @@ static const char dequeue_lua[] =
             "  end\n"
             "  return out\n"
             "end\n"
-            "if redis.call('EXISTS', KEYS[2]) == 1 then return {} end\n"
+            "if tonumber(ARGV[1]) < 1 or redis.call('EXISTS', KEYS[2]) == 1 then return {} end\n"
             "local ids = redis.call('RPOP', KEYS[1], tonumber(ARGV[1]))\n"
             "if not ids then return {} end\n"
             "local msgs = redis.call('HMGET', KEYS[5], unpack(ids))\n"

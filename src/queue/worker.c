@@ -814,6 +814,16 @@ static void *fetcher_main(void *arg)
         }
     }
     set_fd(w, &w->fetch_fd, NULL);
+    if (again.on) {
+        /* A dequeue cut short (by the shutdown's shutdown(2), say): take its
+         * tasks back, if it ran, so that the shutdown requeues them now
+         * (n = 0: no new tasks). One attempt. */
+        rds_conn_broken(&rc);
+        redisContext *c = rds_conn_try(&rc);
+        bool io_error = false;
+        if (c)
+            (void)dequeue_into(w, c, o->queues[again.queue].name, 0, req, &io_error);
+    }
     rds_conn_release(&rc);
     free(order);
     free(blpop);
