@@ -159,7 +159,7 @@ def test_status_ok_after_migrate(db, make_config, inv):
     j = json.loads(inv("status", "-o", "json", config=cfg).out)
     assert j["ok"] is True and j["database"]["ok"] and j["redis"]["ok"]
     assert j["config"] == [cfg]
-    assert j["migrations"]["detail"].startswith("3 applied, 0 pending")
+    assert re.match(r"\d+ applied, 0 pending", j["migrations"]["detail"])
 
 
 def test_json_logs(db, make_config, inv, tmp_path):

@@ -394,7 +394,7 @@ static void test_errors(void **state)
         {"worker:\n  strict_priority: perhaps\n",
          "cfg.yaml:2: worker.strict_priority: expected a boolean, got \"perhaps\""},
         {"worker:\n  metrics:\n    address: nope\n",
-         "cfg.yaml:3: worker.metrics.address: expected [host]:port with a port in 1..65535, got "
+         "cfg.yaml:3: worker.metrics.address: expected [host]:port with a port in 0..65535, got "
          "\"nope\""},
         {"worker:\n  metrics:\n    path: metrics\n",
          "cfg.yaml:3: worker.metrics.path: expected a path starting with \"/\" and without "
