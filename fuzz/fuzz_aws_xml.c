@@ -12,7 +12,10 @@
  *   - code, message and request id are NUL-terminated, free of control
  *     characters, and the message is never empty;
  *   - the helpers (path, text, next, tag) terminate and return pointers
- *     into the document. */
+ *     into the document;
+ *   - with streaming (bit 7 of the first byte), every item handed to the
+ *     callback sits at the item path, is normalised like the document, and
+ *     none is left in the document on success. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -92,6 +95,37 @@ static void walk(xmlNodePtr root)
     }
 }
 
+static const char *const item_paths[] = {"regionInfo/item", "b", "Buckets/Bucket", "a/b/c"};
+
+struct seen {
+    const char *path;
+    size_t n;
+};
+
+static int on_item(void *arg, xmlNodePtr item)
+{
+    struct seen *s = arg;
+    /* At the path: the last step is the item's name, the parent chain
+     * matches the steps before it. */
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%s", s->path);
+    xmlNodePtr n = item;
+    for (char *slash; n; n = n->parent) {
+        slash = strrchr(buf, '/');
+        const char *step = slash ? slash + 1 : buf;
+        if (strcmp((const char *)n->name, step) != 0)
+            abort();
+        if (!slash)
+            break;
+        *slash = '\0';
+    }
+    if (!n || !n->parent || !n->parent->parent || n->parent->parent->type != XML_DOCUMENT_NODE)
+        abort();
+    walk(item);
+    s->n++;
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool init;
@@ -109,8 +143,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     xmlDocPtr doc = NULL;
     struct aws_error e;
 
-    int rc = aws_parse_response(status, ct, body, len, want, &doc, &e);
+    bool streaming = data[0] & 0x80;
+    struct seen seen = {item_paths[(data[0] >> 1) % 4], 0};
+    int rc = streaming ? aws_parse_response_items(status, ct, body, len, want, seen.path, on_item,
+                                                  &seen, &doc, &e)
+                       : aws_parse_response(status, ct, body, len, want, &doc, &e);
     if (rc == 0) {
+        if (streaming && aws_xml_path(xmlDocGetRootElement(doc), seen.path))
+            abort(); /* an item left behind */
         if (status < 200 || status > 299 || !doc)
             abort();
         xmlNodePtr root = xmlDocGetRootElement(doc);

@@ -100,16 +100,25 @@ struct call_run {
     const char *bucket, *subresource;
     int64_t repeat, interval_ms;
     const atomic_bool *stop;
+    const char *items; /* --items: streamed with aws_query_items */
 };
 
 struct call_thread {
     const struct call_run *run;
     pthread_t tid;
     int64_t done;
+    int64_t items; /* streamed in the last call */
     bool failed;
     struct aws_error e;
     xmlDocPtr doc; /* the last answer */
 };
+
+static int count_item(void *arg, xmlNodePtr item)
+{
+    (void)item;
+    (*(int64_t *)arg)++;
+    return 0;
+}
 
 static void *call_loop(void *arg)
 {
@@ -124,10 +133,17 @@ static void *call_loop(void *arg)
         if (t->doc)
             xmlFreeDoc(t->doc);
         t->doc = NULL;
-        int rc = r->svc == AWS_S3 ? aws_s3_get(r->a, r->acct, r->region, r->bucket, r->subresource,
-                                               r->stop, &t->doc, &t->e)
-                                  : aws_query(r->a, r->acct, r->svc, r->region, r->action,
-                                              r->params, r->np, r->stop, &t->doc, &t->e);
+        t->items = 0;
+        int rc;
+        if (r->svc == AWS_S3)
+            rc = aws_s3_get(r->a, r->acct, r->region, r->bucket, r->subresource, r->stop, &t->doc,
+                            &t->e);
+        else if (r->items)
+            rc = aws_query_items(r->a, r->acct, r->svc, r->region, r->action, r->params, r->np,
+                                 r->items, count_item, &t->items, r->stop, &t->doc, &t->e);
+        else
+            rc = aws_query(r->a, r->acct, r->svc, r->region, r->action, r->params, r->np, r->stop,
+                           &t->doc, &t->e);
         if (rc < 0) {
             t->failed = true;
             break;
@@ -160,6 +176,8 @@ static int aws_call(struct cli_ctx *ctx)
         return cli_fail(EXIT_USAGE, "--param: not for s3 (use --bucket, --subresource)");
     if (svc != AWS_S3 && (cli_isset(ctx, "bucket") || cli_isset(ctx, "subresource")))
         return cli_fail(EXIT_USAGE, "--bucket/--subresource: only for s3");
+    if (svc == AWS_S3 && cli_isset(ctx, "items"))
+        return cli_fail(EXIT_USAGE, "--items: not for s3");
     if (svc != AWS_S3 && !action)
         return cli_fail(EXIT_USAGE, "--action is required for %s", service_names[svc]);
     if ((rc = new_client(ctx, &a)) != EXIT_OK)
@@ -206,7 +224,8 @@ static int aws_call(struct cli_ctx *ctx)
                            cli_str(ctx, "subresource"),
                            cli_int(ctx, "repeat"),
                            cli_int(ctx, "interval"),
-                           cmd_stop_on_signals()};
+                           cmd_stop_on_signals(),
+                           cli_str(ctx, "items")};
     int64_t parallel = cli_int(ctx, "parallel"), t0 = mono_ms(), calls = 0;
     struct call_thread *th = xcalloc((size_t)parallel, sizeof(*th));
     for (int64_t i = 0; i < parallel; i++) {
@@ -235,7 +254,10 @@ static int aws_call(struct cli_ctx *ctx)
         if (run.repeat > 1 || parallel > 1)
             fprintf(stderr, "after %lld successful calls\n", (long long)calls);
         buf_release(&m);
-    } else if (run.repeat > 1 || parallel > 1) {
+    } else if (run.items) {
+        fprintf(stderr, "%lld items streamed\n", (long long)th[0].items);
+    }
+    if (!failed && (run.repeat > 1 || parallel > 1)) {
         fprintf(stderr, "%lld calls ok in %lld ms\n", (long long)calls,
                 (long long)(mono_ms() - t0));
     }
@@ -277,6 +299,10 @@ static const struct cli_opt call_opts[] = {
     {"repeat", NULL, 0, OPT_INT, "N", "make the call N times (prints the last answer)", "1", 1,
      1000000, 0},
     {"interval", NULL, 0, OPT_DURATION, "DURATION", "pause between repeated calls", "0s", 0, 0, 0},
+    {"items", NULL, 0, OPT_STRING, "PATH",
+     "stream the elements at PATH below the root (e.g. reservationSet/item): count them, print "
+     "the rest",
+     NULL, 0, 0, 0},
     {"parallel", NULL, 0, OPT_INT, "N", "run the --repeat calls in each of N threads at once", "1",
      1, 256, 0},
     {NULL, NULL, 0, OPT_STRING, NULL, NULL, NULL, 0, 0, 0},

@@ -384,3 +384,38 @@ def test_many_calls_reuse_connections(inv, aws_env):
     assert aws_env.fake.count("ec2.DescribeRegions", 200) == 500
     # New connections for every call would take far longer under ASan.
     assert time.monotonic() - t0 < 30
+
+
+def test_streamed_items(inv, tmp_path):
+    # aws_query_items over HTTP: a page of 1,000 instances streamed item by
+    # item; the rest of the answer (request id, next token) stays; a page
+    # cut short by the server is retried before any item is handed out.
+    with FakeAWS(fakeaws_bin(), accounts=1, regions=1, vpcs_per_region=2, subnets_per_vpc=2,
+                 instances_per_subnet=300) as f:
+        cfg = tmp_path / "aws.yaml"
+        cfg.write_text(f"""aws:
+  is_enabled: true
+  endpoint_url: {f.url}
+  retry: {{max_attempts: 3, base_delay: 10ms, max_delay: 20ms}}
+  services: {{ec2: {{use_credentials: [env1]}}}}
+  credentials: {{env1: {{provider: env}}}}
+""")
+        env = {"AWS_ACCESS_KEY_ID": KEY1, "AWS_SECRET_ACCESS_KEY": SECRET1}
+        args = ("aws", "call", "-s", "ec2", "-a", "DescribeInstances", "-r", "eu-central-1",
+                "-p", "MaxResults=1000")
+        full = inv(*args, config=cfg, env=env, timeout=120)
+        assert full.rc == 0, full
+        reservations = full.out.count("<reservationId>")
+        assert full.out.count("<instanceId>") == 1000
+        f.add_fault(kind="truncate", service="ec2", count=1)
+        r = inv(*args, "--items", "reservationSet/item", config=cfg, env=env, timeout=120)
+        assert r.rc == 0, r
+        assert f"{reservations} items streamed" in r.err
+        assert "<reservationSet/>" in r.out and "<instanceId>" not in r.out
+        assert "<nextToken>" in r.out and "<requestId>" in r.out
+        assert f.count("ec2.DescribeInstances") == 3
+        # A page malformed half-way is refused, not retried.
+        f.add_fault(kind="malformed", service="ec2", count=1)
+        r = inv(*args, "--items", "reservationSet/item", config=cfg, env=env, timeout=120)
+        assert r.rc == 1
+        assert "response error: malformed response: not well-formed XML" in r.err

@@ -385,6 +385,129 @@ static void test_error_excerpt(void **state)
     }
 }
 
+/* ---- streaming --------------------------------------------------------- */
+
+struct seen {
+    int n, stop_at;
+    char names[8][32];
+};
+
+static int on_item(void *arg, xmlNodePtr item)
+{
+    struct seen *s = arg;
+    if (s->stop_at && s->n + 1 == s->stop_at)
+        return -1;
+    const char *id = aws_xml_text(item, "id");
+    snprintf(s->names[s->n % 8], sizeof(s->names[0]), "%s", id ? id : "?");
+    /* Still attached: its parent is the list. */
+    assert_non_null(item->parent);
+    s->n++;
+    return 0;
+}
+
+static void test_items(void **state)
+{
+    (void)state;
+    static const char body[] =
+        "<?xml version=\"1.0\"?>\n<DescribeInstancesResponse xmlns=\"urn:ec2\">\n"
+        " <requestId>r1</requestId>\n"
+        " <reservationSet>\n"
+        "  <item><id>a<!-- x -->1</id><instancesSet><item><id>nested</id></item></instancesSet>"
+        "</item>\n"
+        "  <item><id><![CDATA[b2]]></id></item>\n"
+        "  <item/>\n"
+        " </reservationSet>\n"
+        " <other><item><id>not-streamed</id></item></other>\n"
+        " <nextToken>tok</nextToken>\n"
+        "</DescribeInstancesResponse>\n";
+    struct seen seen = {0};
+    xmlDocPtr doc;
+    struct aws_error e;
+    assert_int_equal(aws_parse_response_items(200, "text/xml", body, strlen(body),
+                                              "DescribeInstancesResponse", "reservationSet/item",
+                                              on_item, &seen, &doc, &e),
+                     0);
+    assert_int_equal(seen.n, 3);
+    assert_string_equal(seen.names[0], "a1");
+    assert_string_equal(seen.names[1], "b2");
+    assert_string_equal(seen.names[2], "?");
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    assert_string_equal(aws_xml_text(root, "nextToken"), "tok");
+    assert_string_equal(aws_xml_text(root, "requestId"), "r1");
+    assert_null(aws_xml_path(root, "reservationSet/item"));
+    assert_string_equal(aws_xml_text(root, "other/item/id"), "not-streamed");
+    xmlFreeDoc(doc);
+
+    /* A deeper path, and text around the items (the builder's text
+     * bookkeeping must survive items vanishing under it). */
+    static const char mixed[] =
+        "<R><Result><List>abc<member><id>1</id></member>def"
+        "<member><id>2</id>tail</member>ghi<member/>jkl</List></Result></R>";
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(aws_parse_response_items(200, "text/xml", mixed, strlen(mixed), "R",
+                                              "Result/List/member", on_item, &seen, &doc, &e),
+                     0);
+    assert_int_equal(seen.n, 3);
+    assert_string_equal(seen.names[1], "2");
+    assert_string_equal(aws_xml_text(xmlDocGetRootElement(doc), "Result/List"), "abcdefghijkl");
+    xmlFreeDoc(doc);
+
+    /* The callback stops the call. */
+    memset(&seen, 0, sizeof(seen));
+    seen.stop_at = 2;
+    assert_int_equal(aws_parse_response_items(200, "text/xml", body, strlen(body), NULL,
+                                              "reservationSet/item", on_item, &seen, &doc, &e),
+                     -1);
+    assert_null(doc);
+    assert_int_equal(e.kind, AWS_ERR_NONE);
+    assert_int_equal(seen.n, 1);
+
+    /* Malformed after the first item: the caller has seen it, and is told. */
+    static const char cut[] = "<X><L><item><id>1</id></item><item><id>2</id></L></X>";
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(aws_parse_response_items(200, "text/xml", cut, strlen(cut), NULL, "L/item",
+                                              on_item, &seen, &doc, &e),
+                     -1);
+    assert_int_equal(e.kind, AWS_ERR_RESPONSE);
+    assert_int_equal(seen.n, 1);
+
+    /* The wrong root: nothing is streamed. */
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(aws_parse_response_items(200, "text/xml", body, strlen(body), "Other",
+                                              "reservationSet/item", on_item, &seen, &doc, &e),
+                     -1);
+    assert_int_equal(seen.n, 0);
+    assert_string_equal(e.message,
+                        "unexpected response <DescribeInstancesResponse> (expected <Other>)");
+
+    /* A field too long inside an item. */
+    char *big = xmalloc(AWS_FIELD_MAX + 64);
+    int n = snprintf(big, 32, "<X><L><item><id>");
+    memset(big + n, 'z', AWS_FIELD_MAX + 1);
+    strcpy(big + n + AWS_FIELD_MAX + 1, "</id></item></L></X>");
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(aws_parse_response_items(200, "text/xml", big, strlen(big), NULL, "L/item",
+                                              on_item, &seen, &doc, &e),
+                     -1);
+    assert_int_equal(e.kind, AWS_ERR_RESPONSE);
+    assert_string_equal(e.message, "malformed response: <id> holds more than 65536 bytes");
+    assert_int_equal(seen.n, 0);
+    free(big);
+
+    /* Bad paths. */
+    assert_int_equal(aws_parse_response_items(200, "text/xml", body, strlen(body), NULL, "/",
+                                              on_item, &seen, &doc, &e),
+                     -1);
+    assert_int_equal(e.kind, AWS_ERR_CLIENT);
+    /* Error statuses are error documents, whatever the path. */
+    static const char err[] = "<Response><Errors><Error><Code>AuthFailure</Code><Message>m"
+                              "</Message></Error></Errors></Response>";
+    assert_int_equal(aws_parse_response_items(401, "text/xml", err, strlen(err), NULL,
+                                              "reservationSet/item", on_item, &seen, &doc, &e),
+                     -1);
+    assert_string_equal(e.code, "AuthFailure");
+}
+
 static void test_retryable_codes(void **state)
 {
     (void)state;
@@ -425,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_tags),         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_malformed),    cmocka_unit_test(test_retryable_codes),
         cmocka_unit_test(test_error_format), cmocka_unit_test(test_error_excerpt),
+        cmocka_unit_test(test_items),
     };
     unsetenv("DATABASE_URI");
     unsetenv("REDIS_ENDPOINT");

@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include <libxml/SAX2.h>
 #include <libxml/parser.h>
 
 #include "core/log.h"
@@ -437,11 +438,11 @@ const char *aws_xml_tag(xmlNodePtr n, const char *key)
 
 /* After parsing: drops comments and processing instructions, merges
  * adjacent text, and refuses texts longer than AWS_FIELD_MAX, so that
- * aws_xml_text sees one text node per element. Iterative (no recursion on
- * hostile depth). */
-static int normalize(xmlDocPtr doc, struct buf *why)
+ * aws_xml_text sees one text node per element, in the subtree of top.
+ * Iterative (no recursion on hostile depth). */
+static int normalize_tree(xmlNodePtr top, struct buf *why)
 {
-    xmlNodePtr n = xmlDocGetRootElement(doc);
+    xmlNodePtr n = top;
 
     while (n) {
         if (n->type == XML_ELEMENT_NODE) {
@@ -490,24 +491,115 @@ static int normalize(xmlDocPtr doc, struct buf *why)
                 xmlFree(joined);
             }
         }
-        /* Depth-first: child, else next sibling, else an ancestor's sibling. */
+        /* Depth-first: child, else next sibling, else an ancestor's
+         * sibling, never leaving top's subtree. */
         if (n->type == XML_ELEMENT_NODE && n->children) {
             n = n->children;
             continue;
         }
-        while (n && !n->next) {
+        while (n != top && !n->next)
             n = n->parent;
-            if (n && (xmlDocPtr)n == doc)
-                n = NULL;
-        }
-        if (n)
-            n = n->next;
+        n = n == top ? NULL : n->next;
     }
     return 0;
 }
 
-/* Parses body as an AWS XML document: 0 with *doc, or -1 with why. */
-static int parse_xml(const char *body, size_t len, xmlDocPtr *doc, struct buf *why)
+/* Streaming (aws_query_items): items at a path below the root are handed
+ * to fn as soon as their end tag is parsed, then unlinked and freed, so a
+ * page never needs more than one item in memory. The hook runs after
+ * libxml2's own tree builder closed the element. */
+#define STREAM_STEPS_MAX 8
+
+struct stream {
+    const char *want_root; /* or NULL */
+    char path[256];
+    const char *steps[STREAM_STEPS_MAX];
+    size_t nsteps;
+    aws_item_fn fn;
+    void *arg;
+    struct buf *why;
+    int state; /* 0 ok, STREAM_BAD (why set), STREAM_STOPPED (fn said so) */
+};
+enum { STREAM_BAD = 1, STREAM_STOPPED = 2 };
+
+static int stream_init(struct stream *s, const char *items, const char *want_root, aws_item_fn fn,
+                       void *arg, struct buf *why)
+{
+    memset(s, 0, sizeof(*s));
+    if (!items || !*items || strlen(items) >= sizeof(s->path) || !fn)
+        return -1;
+    snprintf(s->path, sizeof(s->path), "%s", items);
+    for (char *p = s->path, *save = NULL, *t; (t = strtok_r(p, "/", &save)); p = NULL) {
+        if (s->nsteps == STREAM_STEPS_MAX)
+            return -1;
+        s->steps[s->nsteps++] = t;
+    }
+    s->want_root = want_root;
+    s->fn = fn;
+    s->arg = arg;
+    s->why = why;
+    return s->nsteps ? 0 : -1;
+}
+
+/* Is n at the stream's path below the root element? */
+static bool at_items(const struct stream *s, xmlNodePtr n)
+{
+    for (size_t i = s->nsteps; i-- > 0; n = n->parent)
+        if (!n || n->type != XML_ELEMENT_NODE || strcmp((const char *)n->name, s->steps[i]) != 0)
+            return false;
+    return n && n->type == XML_ELEMENT_NODE && n->parent && n->parent->type == XML_DOCUMENT_NODE &&
+           (!s->want_root || strcmp((const char *)n->name, s->want_root) == 0);
+}
+
+static void stream_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
+                       const xmlChar *uri)
+{
+    xmlParserCtxtPtr c = ctx;
+    struct stream *s = c->_private;
+    xmlNodePtr cur = c->node;
+
+    xmlSAX2EndElementNs(ctx, localname, prefix, uri);
+    if (!s || s->state || !cur || !at_items(s, cur))
+        return;
+    if (normalize_tree(cur, s->why) < 0) {
+        s->state = STREAM_BAD;
+        xmlStopParser(c);
+        return;
+    }
+    if (s->fn(s->arg, cur) < 0) {
+        s->state = STREAM_STOPPED;
+        xmlStopParser(c);
+        return;
+    }
+    xmlUnlinkNode(cur);
+    xmlFreeNode(cur);
+    /* The builder appends text to the parent's last child through a length
+     * it keeps for the text node it made last (nodelen/nodemem); that node
+     * may have been in the item just freed. 0 makes it take the slow, safe
+     * path (xmlTextConcat) should the parent's last child now be text. */
+    c->nodemem = 0;
+    c->nodelen = 0;
+}
+
+struct mem_reader {
+    const char *p;
+    size_t left;
+};
+
+static int mem_read(void *arg, char *out, int n)
+{
+    struct mem_reader *r = arg;
+    size_t k = n > 0 && (size_t)n < r->left ? (size_t)n : r->left;
+    memcpy(out, r->p, k);
+    r->p += k;
+    r->left -= k;
+    return (int)k;
+}
+
+/* Parses body as an AWS XML document: 0 with *doc, or -1 with why (or
+ * with st->state STREAM_STOPPED). st NULL: no streaming. */
+static int parse_xml(const char *body, size_t len, struct stream *st, xmlDocPtr *doc,
+                     struct buf *why)
 {
     xmlParserCtxtPtr ctx;
 
@@ -530,7 +622,17 @@ static int parse_xml(const char *body, size_t len, xmlDocPtr *doc, struct buf *w
         buf_setf(why, "out of memory");
         return -1;
     }
-    *doc = xmlCtxtReadMemory(ctx, body, (int)len, "response.xml", NULL, XML_OPTIONS);
+    if (st) {
+        ctx->_private = st;
+        ctx->sax->endElementNs = stream_end;
+    }
+    /* Read through a callback rather than xmlCtxtReadMemory, which would
+     * copy the whole body into the parser first: a page then costs its
+     * body once, not twice. */
+    struct mem_reader mr = {body, len};
+    *doc = xmlCtxtReadIO(ctx, mem_read, NULL, &mr, "response.xml", NULL, XML_OPTIONS);
+    if (st && st->state) /* why is set, or fn stopped the parse */
+        goto fail;
     if (!*doc || !ctx->wellFormed) {
         const xmlError *xe = xmlCtxtGetLastError(ctx);
         char msg[256] = "";
@@ -549,7 +651,7 @@ static int parse_xml(const char *body, size_t len, xmlDocPtr *doc, struct buf *w
         buf_setf(why, "no root element");
         goto fail;
     }
-    if (normalize(*doc, why) < 0)
+    if (normalize_tree(xmlDocGetRootElement(*doc), why) < 0)
         goto fail;
     xmlFreeParserCtxt(ctx);
     return 0;
@@ -640,7 +742,7 @@ static void error_from_body(long status, const char *body, size_t len, struct aw
     memset(e, 0, sizeof(*e));
     e->status = status;
     buf_init(&why, 512);
-    if (len && parse_xml(body, len, &doc, &why) == 0) {
+    if (len && parse_xml(body, len, NULL, &doc, &why) == 0) {
         xmlNodePtr root = xmlDocGetRootElement(doc);
         /* S3: <Error>; EC2: <Response><Errors><Error>; ELB/STS:
          * <ErrorResponse><Error>. */
@@ -673,9 +775,11 @@ static void error_from_body(long status, const char *body, size_t len, struct aw
     buf_release(&why);
 }
 
-int aws_parse_response(long status, const char *content_type, const char *body, size_t len,
-                       const char *want_root, xmlDocPtr *doc, struct aws_error *e)
+int aws_parse_response_items(long status, const char *content_type, const char *body, size_t len,
+                             const char *want_root, const char *items, aws_item_fn fn, void *arg,
+                             xmlDocPtr *doc, struct aws_error *e)
 {
+    struct stream st;
     struct buf why;
     int rc = -1;
 
@@ -686,6 +790,10 @@ int aws_parse_response(long status, const char *content_type, const char *body, 
         return -1;
     }
     buf_init(&why, 512);
+    if (items && stream_init(&st, items, want_root, fn, arg, &why) < 0) {
+        set_err(e, AWS_ERR_CLIENT, status, "invalid item path or callback");
+        goto out;
+    }
     if (content_type && !xml_content_type(content_type)) {
         char ct[64];
         copy_clean(ct, sizeof(ct), content_type);
@@ -693,8 +801,11 @@ int aws_parse_response(long status, const char *content_type, const char *body, 
                 ct[0] ? ct : "(none)");
         goto out;
     }
-    if (parse_xml(body, len, doc, &why) < 0) {
-        set_err(e, AWS_ERR_RESPONSE, status, "malformed response: %s", buf_str(&why));
+    if (parse_xml(body, len, items ? &st : NULL, doc, &why) < 0) {
+        if (items && st.state == STREAM_STOPPED)
+            set_err(e, AWS_ERR_NONE, status, "stopped by the item callback");
+        else
+            set_err(e, AWS_ERR_RESPONSE, status, "malformed response: %s", buf_str(&why));
         goto out;
     }
     xmlNodePtr root = xmlDocGetRootElement(*doc);
@@ -713,6 +824,13 @@ out:
     return rc;
 }
 
+int aws_parse_response(long status, const char *content_type, const char *body, size_t len,
+                       const char *want_root, xmlDocPtr *doc, struct aws_error *e)
+{
+    return aws_parse_response_items(status, content_type, body, len, want_root, NULL, NULL, NULL,
+                                    doc, e);
+}
+
 /* ---- calls --------------------------------------------------------------- */
 
 struct call {
@@ -725,7 +843,10 @@ struct call {
     const char *query;    /* wire query or "" */
     const char *body;     /* POST form body or NULL */
     size_t body_len;
-    const char *want_root;           /* checked on success, or NULL */
+    const char *want_root; /* checked on success, or NULL */
+    const char *items;     /* streamed item path, or NULL */
+    aws_item_fn fn;
+    void *arg;
     struct aws_cred_provider *creds; /* NULL: unsigned */
 };
 
@@ -833,8 +954,9 @@ static int do_call(struct aws *a, const struct call *c, const atomic_bool *cance
         case AWS_HTTP_OK:
             snprintf(status, sizeof(status), "%ld", resp.status);
             record(a, c, status, took);
-            rc = aws_parse_response(resp.status, resp.content_type, buf_str(&resp.body),
-                                    resp.body.len, c->want_root, doc, e);
+            rc = aws_parse_response_items(resp.status, resp.content_type, buf_str(&resp.body),
+                                          resp.body.len, c->want_root, c->items, c->fn, c->arg, doc,
+                                          e);
             if (rc < 0 && !e->request_id[0])
                 copy_clean(e->request_id, sizeof(e->request_id), resp.request_id);
             break;
@@ -918,7 +1040,8 @@ static struct slot *slot_of(const struct aws_account *acct)
 /* A Query API call to row svc of services[]; creds NULL: unsigned. */
 static int query(struct aws *a, size_t svc, struct aws_cred_provider *creds, const char *region,
                  const char *action, const struct sigv4_kv *params, size_t nparams,
-                 const atomic_bool *cancel, xmlDocPtr *doc, struct aws_error *e)
+                 const char *items, aws_item_fn fn, void *arg, const atomic_bool *cancel,
+                 xmlDocPtr *doc, struct aws_error *e)
 {
     struct buf body, endpoint;
     char root[160];
@@ -937,8 +1060,20 @@ static int query(struct aws *a, size_t svc, struct aws_cred_provider *creds, con
         set_err(e, AWS_ERR_CLIENT, 0, "%s %s: endpoint too long", services[svc].label, action);
         goto out;
     }
-    struct call c = {svc,      action, region, "POST", buf_str(&endpoint), "/", "", buf_str(&body),
-                     body.len, root,   creds};
+    struct call c = {.svc = svc,
+                     .action = action,
+                     .region = region,
+                     .method = "POST",
+                     .endpoint = buf_str(&endpoint),
+                     .path = "/",
+                     .query = "",
+                     .body = buf_str(&body),
+                     .body_len = body.len,
+                     .want_root = root,
+                     .items = items,
+                     .fn = fn,
+                     .arg = arg,
+                     .creds = creds};
     rc = do_call(a, &c, cancel, doc, e);
 out:
     if (body.ptr)
@@ -957,7 +1092,24 @@ int aws_query(struct aws *a, const struct aws_account *acct, enum aws_service sv
         set_err(e, AWS_ERR_CLIENT, 0, "aws_query: not a Query API service or missing argument");
         return -1;
     }
-    return query(a, svc, acct->provider, region, action, params, nparams, cancel, doc, e);
+    return query(a, svc, acct->provider, region, action, params, nparams, NULL, NULL, NULL, cancel,
+                 doc, e);
+}
+
+int aws_query_items(struct aws *a, const struct aws_account *acct, enum aws_service svc,
+                    const char *region, const char *action, const struct sigv4_kv *params,
+                    size_t nparams, const char *items, aws_item_fn fn, void *arg,
+                    const atomic_bool *cancel, xmlDocPtr *doc, struct aws_error *e)
+{
+    *doc = NULL;
+    if (svc >= AWS_SERVICE_COUNT || !services[svc].version || !acct || !region || !action ||
+        !items || !*items || !fn) {
+        set_err(e, AWS_ERR_CLIENT, 0,
+                "aws_query_items: not a Query API service or missing argument");
+        return -1;
+    }
+    return query(a, svc, acct->provider, region, action, params, nparams, items, fn, arg, cancel,
+                 doc, e);
 }
 
 int aws_s3_get(struct aws *a, const struct aws_account *acct, const char *region,
@@ -982,17 +1134,14 @@ int aws_s3_get(struct aws *a, const struct aws_account *acct, const char *region
     const char *action = !bucket                                               ? "ListBuckets"
                          : subresource && strcmp(subresource, "location") == 0 ? "GetBucketLocation"
                                                                                : "GetBucket";
-    struct call c = {AWS_S3,
-                     action,
-                     region,
-                     "GET",
-                     buf_str(&endpoint),
-                     buf_str(&path),
-                     subresource ? subresource : "",
-                     NULL,
-                     0,
-                     NULL,
-                     acct->provider};
+    struct call c = {.svc = AWS_S3,
+                     .action = action,
+                     .region = region,
+                     .method = "GET",
+                     .endpoint = buf_str(&endpoint),
+                     .path = buf_str(&path),
+                     .query = subresource ? subresource : "",
+                     .creds = acct->provider};
     rc = do_call(a, &c, cancel, doc, e);
 out:
     buf_release(&endpoint);
@@ -1005,7 +1154,8 @@ static int sts_call(void *arg, const char *action, const struct sigv4_kv *params
                     const atomic_bool *cancel, xmlDocPtr *doc, struct aws_error *e)
 {
     struct aws *a = arg;
-    return query(a, STS_INDEX, NULL, a->region, action, params, nparams, cancel, doc, e);
+    return query(a, STS_INDEX, NULL, a->region, action, params, nparams, NULL, NULL, NULL, cancel,
+                 doc, e);
 }
 
 /* ---- accounts ------------------------------------------------------------ */
@@ -1039,8 +1189,8 @@ static int resolve(struct aws *a, struct slot *s, const atomic_bool *cancel, str
     if (paused)
         return -1;
 
-    if (query(a, STS_INDEX, s->pub.provider, a->region, "GetCallerIdentity", NULL, 0, cancel, &doc,
-              e) == 0) {
+    if (query(a, STS_INDEX, s->pub.provider, a->region, "GetCallerIdentity", NULL, 0, NULL, NULL,
+              NULL, cancel, &doc, e) == 0) {
         const char *id = aws_xml_text(xmlDocGetRootElement(doc), "GetCallerIdentityResult/Account");
         if (valid_account_id(id)) {
             pthread_mutex_lock(&a->lock);

@@ -96,6 +96,28 @@ int aws_query(struct aws *a, const struct aws_account *acct, enum aws_service sv
               const char *region, const char *action, const struct sigv4_kv *params, size_t nparams,
               const atomic_bool *cancel, xmlDocPtr *doc, struct aws_error *e) MUSTCHECK;
 
+/* Called by aws_query_items for each item, in document order. item is
+ * normalised like the rest of the answer and still attached to its parent
+ * (aws_xml_* work on it), and freed when fn returns: keep no pointer into
+ * it. Return 0 to go on, -1 to stop the call. */
+typedef int (*aws_item_fn)(void *arg, xmlNodePtr item);
+
+/* aws_query for large pages, in constant memory: every element at items (a
+ * '/'-separated path of names below the root, e.g. "reservationSet/item",
+ * "DescribeLoadBalancersResult/LoadBalancerDescriptions/member") is handed
+ * to fn as soon as it is parsed and then freed; *doc gets the rest of the
+ * answer (request id, pagination token ...) without those items. Items are
+ * delivered once, after the whole body arrived and retries are over; when
+ * the body turns out malformed part-way, fn has seen the items before the
+ * fault and the call fails with AWS_ERR_RESPONSE (discard them). When fn
+ * stops the call: -1 with e->kind AWS_ERR_NONE (fn's own error is the
+ * caller's to report). A 1,000-instance page costs about 3 MB (its body)
+ * instead of 25 MB (body and tree). */
+int aws_query_items(struct aws *a, const struct aws_account *acct, enum aws_service svc,
+                    const char *region, const char *action, const struct sigv4_kv *params,
+                    size_t nparams, const char *items, aws_item_fn fn, void *arg,
+                    const atomic_bool *cancel, xmlDocPtr *doc, struct aws_error *e) MUSTCHECK;
+
 /* S3 REST GET, path style: bucket NULL = ListBuckets ("/"); subresource
  * e.g. "location" ("/<bucket>?location"; a wire query, already encoded),
  * or NULL. Signed with x-amz-content-sha256. Same contract as aws_query
@@ -150,6 +172,10 @@ int aws_endpoint(const struct aws *a, enum aws_service svc, const char *region,
  * malformed 2xx body. */
 int aws_parse_response(long status, const char *content_type, const char *body, size_t len,
                        const char *want_root, xmlDocPtr *doc, struct aws_error *e) MUSTCHECK;
+/* aws_parse_response with aws_query_items' streaming of items (NULL: none). */
+int aws_parse_response_items(long status, const char *content_type, const char *body, size_t len,
+                             const char *want_root, const char *items, aws_item_fn fn, void *arg,
+                             xmlDocPtr *doc, struct aws_error *e) MUSTCHECK;
 /* Is code one AWS uses for throttling or a transient failure? */
 bool aws_code_retryable(const char *code);
 

@@ -25,6 +25,7 @@ struct aws_http {
 
 /* One transfer's state, seen by the callbacks. */
 struct xfer {
+    CURL *curl;
     struct aws_http_response *resp;
     const atomic_bool *cancel;
     bool too_large;
@@ -146,6 +147,19 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
         x->resp->request_id[0] = '\0';
         return len;
     }
+    /* End of the headers: room for the announced body at once, so a large
+     * page is neither copied by doublings nor given twice its size. */
+    if ((len == 2 && p[0] == '\r' && p[1] == '\n') || (len == 1 && p[0] == '\n')) {
+        curl_off_t cl = -1;
+        struct buf *b = &x->resp->body;
+        if (curl_easy_getinfo(x->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+            cl > 0 && (uint64_t)cl < b->max && (size_t)cl + 1 > b->alloc && !b->len) {
+            b->ptr = xrealloc(b->ptr, (size_t)cl + 1);
+            b->alloc = (size_t)cl + 1;
+            b->ptr[0] = '\0';
+        }
+        return len;
+    }
     if (!header_value(p, len, "x-amzn-requestid", x->resp->request_id, sizeof(x->resp->request_id)))
         (void)header_value(p, len, "x-amz-request-id", x->resp->request_id,
                            sizeof(x->resp->request_id));
@@ -223,7 +237,7 @@ enum aws_http_result aws_http_perform(struct aws_http *h, const struct aws_http_
 {
     struct curl_slist *hdrs = NULL;
     char errbuf[CURL_ERROR_SIZE] = "";
-    struct xfer x = {resp, cancel, false};
+    struct xfer x = {NULL, resp, cancel, false};
     enum aws_http_result rc = AWS_HTTP_FAILED;
     CURLcode cc;
     CURL *c;
@@ -239,6 +253,7 @@ enum aws_http_result aws_http_perform(struct aws_http *h, const struct aws_http_
         buf_setf(err, "%s %s: libcurl: cannot create a handle", r->method, r->url);
         return AWS_HTTP_FAILED;
     }
+    x.curl = c;
     for (size_t i = 0; i < r->nheaders; i++) {
         char line[8192];
         int n = snprintf(line, sizeof(line), "%s: %s", r->headers[i].name, r->headers[i].value);
