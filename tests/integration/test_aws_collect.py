@@ -125,6 +125,8 @@ def test_collect_all_and_link(inv, inv_popen, aws_cfg, fake, aws_env, db):
     assert sum(per_vpc) == e["instance"] and len(per_vpc) == e["vpc"]
     assert 'inventory_tasks_succeeded_total{queue="default",task="aws:task:collect-instances"}' \
         in body
+    assert re.search(r'^inventory_aws_api_requests_total\{service="ec2",action="DescribeInstances",'
+                     r'status="200"\} [1-9]', body, re.M), body
 
     # idempotent: a second collection changes nothing but updated_at
     before = db.query("SELECT instance_id, created_at, updated_at FROM aws_instance "

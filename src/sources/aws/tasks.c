@@ -23,12 +23,17 @@
  * shared by every handler thread (it is thread-safe). */
 static pthread_mutex_t client_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct aws *client;
+static bool client_metrics;
 
 static struct aws *get_client(struct task_ctx *ctx)
 {
     pthread_mutex_lock(&client_mu);
     if (!client && aws_new(ctx->cfg, &client, &ctx->err) < 0)
         client = NULL;
+    else if (client && ctx->metrics && !client_metrics) {
+        aws_metrics_register(client, ctx->metrics); /* before other threads use it */
+        client_metrics = true;
+    }
     struct aws *a = client;
     pthread_mutex_unlock(&client_mu);
     return a;
