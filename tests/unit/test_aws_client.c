@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "core/config.h"
+#include "core/metrics.h"
 #include "sources/aws/client.h"
 
 static struct aws *client(const char *yaml, struct config *cfg)
@@ -508,6 +509,51 @@ static void test_items(void **state)
     assert_string_equal(e.code, "AuthFailure");
 }
 
+/* Metrics and retries of connection failures, against a closed port. */
+static void test_metrics_and_io_retries(void **state)
+{
+    (void)state;
+    struct config cfg;
+    struct metrics_registry reg;
+    struct buf out;
+    xmlDocPtr doc;
+    struct aws_error e;
+    const struct aws_account *const *all;
+    setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "secret", 1);
+    struct aws *a = client("aws:\n  is_enabled: true\n  endpoint_url: http://127.0.0.1:1\n"
+                           "  retry: {max_attempts: 3, base_delay: 1ms, max_delay: 2ms}\n"
+                           "  credentials: {e: {provider: env}}\n",
+                           &cfg);
+    metrics_registry_init(&reg);
+    aws_metrics_register(a, &reg);
+    assert_int_equal(aws_credentials(a, &all), 1);
+    assert_int_equal(
+        aws_query(a, all[0], AWS_EC2, "eu-west-1", "DescribeRegions", NULL, 0, NULL, &doc, &e), -1);
+    assert_int_equal(e.kind, AWS_ERR_RETRYABLE);
+    assert_non_null(strstr(e.message, "POST http://127.0.0.1:1/: Couldn't connect to server"));
+    assert_non_null(strstr(e.message, "(after 3 attempts)"));
+    assert_null(strstr(e.message, "secret"));
+    /* Cancelled before the first attempt. */
+    atomic_bool cancel = true;
+    assert_int_equal(aws_query(a, all[0], AWS_ELB, "eu-west-1", "DescribeLoadBalancers", NULL, 0,
+                               &cancel, &doc, &e),
+                     -1);
+    assert_int_equal(e.kind, AWS_ERR_CANCELLED);
+    buf_init(&out, BUF_NOLIMIT);
+    assert_int_equal(metrics_render(&reg, &out), 0);
+    assert_non_null(strstr(buf_str(&out), "inventory_aws_api_requests_total{service=\"ec2\","
+                                          "action=\"DescribeRegions\",status=\"error\"} 3"));
+    assert_non_null(strstr(buf_str(&out), "inventory_aws_api_request_duration_seconds_count{"
+                                          "service=\"ec2\",action=\"DescribeRegions\"} 3"));
+    buf_release(&out);
+    aws_free(a);
+    metrics_registry_release(&reg);
+    config_release(&cfg);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+}
+
 static void test_retryable_codes(void **state)
 {
     (void)state;
@@ -548,7 +594,7 @@ int main(void)
         cmocka_unit_test(test_tags),         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_malformed),    cmocka_unit_test(test_retryable_codes),
         cmocka_unit_test(test_error_format), cmocka_unit_test(test_error_excerpt),
-        cmocka_unit_test(test_items),
+        cmocka_unit_test(test_items),        cmocka_unit_test(test_metrics_and_io_retries),
     };
     unsetenv("DATABASE_URI");
     unsetenv("REDIS_ENDPOINT");
