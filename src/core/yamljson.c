@@ -48,6 +48,11 @@ static json_t *convert(yaml_document_t *doc, yaml_node_t *n, int depth, struct b
     }
     switch (n->type) {
     case YAML_SCALAR_NODE:
+        /* "\0" escapes: JSON text handed to tasks never carries NUL. */
+        if (memchr(n->data.scalar.value, 0, n->data.scalar.length)) {
+            buf_setf(err, "payload: NUL characters are not allowed");
+            return NULL;
+        }
         return scalar(n);
     case YAML_SEQUENCE_NODE: {
         json_t *a = json_array();
@@ -67,8 +72,9 @@ static json_t *convert(yaml_document_t *doc, yaml_node_t *n, int depth, struct b
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
              p++) {
             yaml_node_t *k = yaml_document_get_node(doc, p->key);
-            if (!k || k->type != YAML_SCALAR_NODE) {
-                buf_setf(err, "payload: mapping keys must be scalars");
+            if (!k || k->type != YAML_SCALAR_NODE ||
+                memchr(k->data.scalar.value, 0, k->data.scalar.length)) {
+                buf_setf(err, "payload: mapping keys must be scalars without NUL characters");
                 json_decref(o);
                 return NULL;
             }
