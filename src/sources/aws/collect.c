@@ -15,7 +15,7 @@
 #include "db/pg.h"
 #include "sources/aws/collect.h"
 
-#define MAX_RESULTS "1000"
+#define MAX_RESULTS "500"  /* items per page: a ~1.6 MB body, parsed item by item */
 #define MAX_PAGES   100000 /* a runaway NextToken loop is an error, not a hang */
 
 /* Where a column's value comes from. */
@@ -344,6 +344,39 @@ static void set_error(struct aws_unit *u, const struct aws_error *e, const char 
         buf_setf(u->err, "%s %s/%s: %s", action, u->account->account_id, u->region, e->message);
 }
 
+struct page_ctx {
+    struct aws_unit *u;
+    const struct kind *k;
+    const struct model_def *m;
+    const int *colidx;
+    const char **vals;
+    size_t ncols;
+    struct model_batch *batch;
+    struct counts *counts;
+    struct buf *tmp;
+    long long n;
+};
+
+static int on_item(void *arg, xmlNodePtr it)
+{
+    struct page_ctx *p = arg;
+    const struct kind *k = p->k;
+    xmlNodePtr sublist = k->sub ? aws_xml_child(it, k->sub) : NULL;
+    xmlNodePtr x = k->sub ? (sublist ? aws_xml_child(sublist, "item") : NULL) : it;
+    for (; x; x = k->sub ? aws_xml_next(x) : NULL) {
+        if (item_row(p->u, k, p->colidx, x, p->vals, p->ncols, p->tmp, p->u->err) < 0 ||
+            model_batch_add(p->batch, p->vals) < 0) {
+            if (!p->u->err->len)
+                buf_setf(p->u->err, "%s: a row too large to store", k->action);
+            return -1;
+        }
+        if (k->metric_label)
+            count_add(p->counts, p->vals[model_col_index(p->m, k->metric_label)]);
+        p->n++;
+    }
+    return 0;
+}
+
 /* Collects one kind for the unit inside the caller's transaction. */
 static int collect_kind(struct aws_unit *u, enum aws_kind which, long long *rows)
 {
@@ -384,31 +417,17 @@ static int collect_kind(struct aws_unit *u, enum aws_kind which, long long *rows
             }
         xmlDocPtr doc = NULL;
         struct aws_error e;
-        if (aws_query(u->aws, u->account, k->svc, region, k->action, params, np, u->cancel, &doc,
-                      &e) < 0) {
-            set_error(u, &e, k->action);
+        char path[128];
+        snprintf(path, sizeof(path), "%s/%s", k->list, k->item);
+        struct page_ctx pc = {u, k, m, colidx, vals, ncols, &batch, &counts, &tmp, 0};
+        if (aws_query_items(u->aws, u->account, k->svc, region, k->action, params, np, path,
+                            on_item, &pc, u->cancel, &doc, &e) < 0) {
+            if (e.kind != AWS_ERR_NONE)
+                set_error(u, &e, k->action);
             goto out;
         }
         xmlNodePtr root = xmlDocGetRootElement(doc);
-        xmlNodePtr list = aws_xml_path(root, k->list);
-        long long n = 0;
-        for (xmlNodePtr it = list ? aws_xml_child(list, k->item) : NULL; it;
-             it = aws_xml_next(it)) {
-            xmlNodePtr sublist = k->sub ? aws_xml_child(it, k->sub) : NULL;
-            xmlNodePtr x = k->sub ? (sublist ? aws_xml_child(sublist, "item") : NULL) : it;
-            for (; x; x = k->sub ? aws_xml_next(x) : NULL) {
-                if (item_row(u, k, colidx, x, vals, ncols, &tmp, u->err) < 0 ||
-                    model_batch_add(&batch, vals) < 0) {
-                    if (!u->err->len)
-                        buf_setf(u->err, "%s: a row too large to store", k->action);
-                    xmlFreeDoc(doc);
-                    goto out;
-                }
-                if (k->metric_label)
-                    count_add(&counts, vals[model_col_index(m, k->metric_label)]);
-                n++;
-            }
-        }
+        long long n = pc.n;
         const char *next = k->token_param ? aws_xml_text(root, k->token_elem) : NULL;
         buf_reset(&token);
         if (next && *next && buf_adds(&token, next) < 0) {
