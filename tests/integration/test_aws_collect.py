@@ -244,3 +244,19 @@ def test_housekeeper_after_resources_vanish(inv, inv_popen, aws_cfg, aws_env, db
     assert db.query("SELECT count(*) FROM l_aws_instance_to_subnet")[0][0] == total - len(gone)
     assert db.query("SELECT deleted FROM aux_housekeeper_run")[0][0] == len(gone)
     w.stop()
+
+
+def test_excluded_regions_and_single_account(inv, inv_popen, aws_cfg, aws_env, db, fake):
+    cfg = aws_cfg(excluded_regions=["eu-west-1"],
+                  services={s: {"use_credentials": ["acct2"]}
+                            for s in ("ec2", "elb", "elbv2", "s3")})
+    w = inv_popen("worker", "start", config=cfg, env=aws_env)
+    w.wait_for(r'msg="worker started"')
+    submit(inv, cfg, "aws:task:collect-instances")
+    run_until_drained(inv, cfg, w)
+    per = fake.config["per_account_region"]["instances"]
+    assert db.query("SELECT account_id, region_name, count(*) FROM aws_instance "
+                    "GROUP BY 1, 2") == [("100000000002", "eu-central-1", per)]
+    # the regions were learnt on the way (the fan-out needed them)
+    assert db.query("SELECT count(*) FROM aws_region")[0][0] == 2
+    w.stop()
