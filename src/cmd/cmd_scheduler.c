@@ -9,6 +9,7 @@
 #include "core/httpd.h"
 #include "core/rds.h"
 #include "core/util.h"
+#include "queue/presence.h"
 #include "queue/scheduler.h"
 
 static int sched_start(struct cli_ctx *ctx)
@@ -58,29 +59,15 @@ static int cmp_rows(const void *a, const void *b)
 /* Entries of every live scheduler, merged by job id (json array, caller decrefs). */
 static int live_entries(redisContext *c, json_t **out, struct buf *err)
 {
-    char now[24];
-    snprintf(now, sizeof(now), "%lld", (long long)now_ms());
-    const char *trim[4] = {"ZREMRANGEBYSCORE", SCHED_REGISTRY_KEY, "-inf", now};
-    const char *range[4] = {"ZRANGEBYSCORE", SCHED_REGISTRY_KEY, now, "+inf"};
-    redisReply *r = rds_cmd(c, err, 4, trim, NULL);
-    if (!r)
-        return -1;
-    freeReplyObject(r);
-    if (!(r = rds_cmd(c, err, 4, range, NULL)))
+    static const struct presence scheds = {SCHED_REGISTRY_KEY, SCHED_INFO_PREFIX};
+    json_t *all;
+    if (presence_list(c, &scheds, &all, err) < 0)
         return -1;
     json_t *byid = json_object();
-    for (size_t i = 0; i < r->elements; i++) {
-        char key[256];
-        snprintf(key, sizeof(key), "%s%s", SCHED_INFO_PREFIX, r->element[i]->str);
-        const char *get[2] = {"GET", key};
-        redisReply *g = rds_cmd(c, err, 2, get, NULL);
-        if (!g) {
-            freeReplyObject(r);
-            json_decref(byid);
-            return -1;
-        }
-        json_t *j = g->type == REDIS_REPLY_STRING ? json_loadb(g->str, g->len, 0, NULL) : NULL;
-        freeReplyObject(g);
+    size_t i;
+    json_t *j;
+    json_array_foreach(all, i, j)
+    {
         size_t k;
         json_t *e;
         json_array_foreach(json_object_get(j, "entries"), k, e)
@@ -91,9 +78,8 @@ static int live_entries(redisContext *c, json_t **out, struct buf *err)
                 json_is_string(json_object_get(e, "queue")) && !json_object_get(byid, id))
                 json_object_set(byid, id, e);
         }
-        json_decref(j);
     }
-    freeReplyObject(r);
+    json_decref(all);
     *out = json_array();
     const char *id;
     json_t *e;

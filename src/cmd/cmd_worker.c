@@ -10,6 +10,7 @@
 #include "core/httpd.h"
 #include "core/rds.h"
 #include "core/util.h"
+#include "queue/presence.h"
 #include "queue/worker.h"
 
 static atomic_bool stop_flag;
@@ -107,36 +108,8 @@ static int worker_start(struct cli_ctx *ctx)
 /* Live workers' registry entries as parsed JSON objects (caller decrefs). */
 static int live_workers(redisContext *c, json_t **out, struct buf *err)
 {
-    char now[24];
-    snprintf(now, sizeof(now), "%lld", (long long)now_ms());
-    const char *trim[4] = {"ZREMRANGEBYSCORE", WORKER_REGISTRY_KEY, "-inf", now};
-    const char *range[4] = {"ZRANGEBYSCORE", WORKER_REGISTRY_KEY, now, "+inf"};
-    redisReply *r = rds_cmd(c, err, 4, trim, NULL);
-    if (!r)
-        return -1;
-    freeReplyObject(r);
-    if (!(r = rds_cmd(c, err, 4, range, NULL)))
-        return -1;
-    *out = json_array();
-    for (size_t i = 0; i < r->elements; i++) {
-        char key[256];
-        snprintf(key, sizeof(key), "%s%s", WORKER_INFO_PREFIX, r->element[i]->str);
-        const char *get[2] = {"GET", key};
-        redisReply *g = rds_cmd(c, err, 2, get, NULL);
-        if (!g) {
-            freeReplyObject(r);
-            json_decref(*out);
-            return -1;
-        }
-        json_t *j = g->type == REDIS_REPLY_STRING ? json_loadb(g->str, g->len, 0, NULL) : NULL;
-        if (json_is_object(j))
-            json_array_append_new(*out, j);
-        else
-            json_decref(j);
-        freeReplyObject(g);
-    }
-    freeReplyObject(r);
-    return 0;
+    static const struct presence workers = {WORKER_REGISTRY_KEY, WORKER_INFO_PREFIX};
+    return presence_list(c, &workers, out, err);
 }
 
 static const struct tcol worker_cols[] = {

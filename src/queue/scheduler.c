@@ -20,6 +20,7 @@
 #include "core/util.h"
 #include "core/yamljson.h"
 #include "queue/handler.h"
+#include "queue/presence.h"
 
 #define HEARTBEAT_MS   5000
 #define RETRY_MS       500
@@ -248,47 +249,26 @@ static json_t *registry_json(const struct sched *s)
                      "started_ms", (json_int_t)s->started_ms, "entries", entries);
 }
 
+static const struct presence sched_presence = {SCHED_REGISTRY_KEY, SCHED_INFO_PREFIX};
+
 static int heartbeat(struct sched *s, redisContext *c)
 {
     json_t *j = registry_json(s);
-    char *text = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    char key[256], px[24], exp[24];
-    snprintf(key, sizeof(key), "%s%s", SCHED_INFO_PREFIX, s->id);
-    snprintf(px, sizeof(px), "%d", SCHED_TTL_MS);
-    snprintf(exp, sizeof(exp), "%lld", (long long)(now_ms() + SCHED_TTL_MS));
-    const char *set[5] = {"SET", key, text, "PX", px};
-    const char *zadd[4] = {"ZADD", SCHED_REGISTRY_KEY, exp, s->id};
     struct buf err;
     buf_init(&err, 512);
-    redisReply *r = rds_cmd(c, &err, 5, set, NULL);
-    if (r) {
-        freeReplyObject(r);
-        r = rds_cmd(c, &err, 4, zadd, NULL);
-    }
-    free(text);
-    if (!r)
+    int rc = presence_beat(c, &sched_presence, s->id, j, SCHED_TTL_MS, &err);
+    if (rc < 0)
         log_warn("scheduler heartbeat failed", LF_STR("error", buf_str(&err)));
-    else
-        freeReplyObject(r);
+    json_decref(j);
     buf_release(&err);
-    return r ? 0 : -1;
+    return rc;
 }
 
 static void deregister(struct sched *s)
 {
     redisContext *c = rds_conn_try(&s->rc);
-    if (!c)
-        return;
-    char key[256];
-    snprintf(key, sizeof(key), "%s%s", SCHED_INFO_PREFIX, s->id);
-    const char *del[2] = {"DEL", key}, *zrem[3] = {"ZREM", SCHED_REGISTRY_KEY, s->id};
-    redisReply *r = redisCommandArgv(c, 2, del, NULL);
-    if (r)
-        freeReplyObject(r);
-    r = redisCommandArgv(c, 3, zrem, NULL);
-    if (r)
-        freeReplyObject(r);
+    if (c)
+        presence_leave(c, &sched_presence, s->id);
 }
 
 static void record_history(struct sched *s, redisContext *c, const struct sched_entry *e,

@@ -35,6 +35,7 @@
 #include "core/util.h"
 #include "db/pg.h"
 #include "queue/handler.h"
+#include "queue/presence.h"
 
 enum cancel_reason {
     CANCEL_NONE = 0,
@@ -982,28 +983,14 @@ static json_t *registry_json(struct worker *w, const char *status)
                      "started_ms", (json_int_t)w->started_ms, "active", active);
 }
 
+static const struct presence worker_presence = {WORKER_REGISTRY_KEY, WORKER_INFO_PREFIX};
+
 static int heartbeat(struct worker *w, redisContext *c, const char *status)
 {
     json_t *j = registry_json(w, status);
-    char *text = json_dumps(j, JSON_COMPACT);
+    /* A dead worker disappears with its leases. */
+    int rc = presence_beat(c, &worker_presence, w->id, j, w->o->lease_ms, NULL);
     json_decref(j);
-    char key[256], px[24], exp[24];
-    int64_t ttl = w->o->lease_ms; /* a dead worker disappears with its leases */
-    snprintf(key, sizeof(key), "%s%s", WORKER_INFO_PREFIX, w->id);
-    snprintf(px, sizeof(px), "%lld", (long long)ttl);
-    snprintf(exp, sizeof(exp), "%lld", (long long)(now_ms() + ttl));
-    const char *set[5] = {"SET", key, text, "PX", px};
-    const char *zadd[4] = {"ZADD", WORKER_REGISTRY_KEY, exp, w->id};
-    int rc = 0;
-    for (int i = 0; i < 2 && rc == 0; i++) {
-        redisReply *r =
-            i == 0 ? redisCommandArgv(c, 5, set, NULL) : redisCommandArgv(c, 4, zadd, NULL);
-        if (!r)
-            rc = -1;
-        else
-            freeReplyObject(r);
-    }
-    free(text);
     return rc;
 }
 
@@ -1167,17 +1154,8 @@ static void *maint_main(void *arg)
     /* Deregister: one attempt, so a dead Redis cannot hold up the exit (the
      * registration expires with its TTL anyway). */
     redisContext *c = rds_conn_try(&rc);
-    if (c) {
-        char key[256];
-        snprintf(key, sizeof(key), "%s%s", WORKER_INFO_PREFIX, w->id);
-        const char *del[2] = {"DEL", key}, *zrem[3] = {"ZREM", WORKER_REGISTRY_KEY, w->id};
-        redisReply *r = redisCommandArgv(c, 2, del, NULL);
-        if (r)
-            freeReplyObject(r);
-        r = redisCommandArgv(c, 3, zrem, NULL);
-        if (r)
-            freeReplyObject(r);
-    }
+    if (c)
+        presence_leave(c, &worker_presence, w->id);
     rds_conn_release(&rc);
     return NULL;
 }

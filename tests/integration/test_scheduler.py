@@ -10,17 +10,7 @@ import urllib.request
 import pytest
 import redis as redis_lib
 
-from test_queue import durable_redis  # noqa: F401  (fixture: a restartable AOF redis)
-
-
-def wait_until(cond, timeout=10, step=0.05, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+from test_queue import durable_redis, wait_until  # noqa: F401  (durable_redis: a fixture)
 
 
 def sched_cfg(make_config, jobs, **sched):
