@@ -17,6 +17,7 @@ extern const struct cli_cmd cmd_worker_subs[];
 extern const struct cli_cmd cmd_scheduler_subs[];
 extern const struct cli_cmd cmd_model_subs[];
 extern const struct cli_cmd cmd_aws_subs[];
+extern const struct cli_cmd cmd_api_subs[];
 
 int cmd_version(struct cli_ctx *ctx);
 int cmd_status(struct cli_ctx *ctx);

@@ -134,6 +134,13 @@ struct config {
     } scheduler;
 
     struct {
+        char *address;              /* default 127.0.0.1:8080; port 0 picks a free port */
+        int threads;                /* 0 = number of CPUs; else 1..1024 */
+        int max_page_size;          /* cap of limit=, default 1000 */
+        int64_t request_timeout_ms; /* default 30s: statement and idle connection timeout */
+    } api;
+
+    struct {
         bool is_enabled;    /* default false: AWS tasks refuse to run */
         char *region;       /* region of global calls; default us-east-1 */
         char *endpoint_url; /* NULL: https://<svc>.<region>.amazonaws.com */

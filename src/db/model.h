@@ -27,6 +27,9 @@ struct model_def {
     const char *const *key;       /* natural key columns, NULL terminated */
     /* Link tables only: the two models joined ("<a>_id", "<b>_id"). */
     const char *link_a, *link_b; /* model names, or NULL for entities */
+    /* The REST API path below /api/v1/: "<source>/<plural>" for entities
+     * ("aws/instances"), "<source>/link_<a>_to_<b>" for link tables. */
+    const char *route;
 };
 
 /* Every model of every source, in registration order; NULL when unknown. */

@@ -1,0 +1,794 @@
+/* The REST API server (see server.h, docs/api.md). */
+#include "api/server.h"
+
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "api/query.h"
+#include "api/router.h"
+#include "core/log.h"
+#include "core/rds.h"
+#include "core/util.h"
+#include "db/model.h"
+#include "db/pg.h"
+
+#define JSON_TYPE  "application/json"
+#define MAX_LINKS  10000 /* related rows one /links answer carries */
+#define DRAIN_POLL 20    /* ms between in-flight checks on stop */
+
+/* One request: the raw URI (from the request line) and the answer. */
+struct req {
+    struct api_server *s;
+    char *uri; /* owned */
+    int64_t t0;
+};
+
+/* What a handler fills. */
+struct resp {
+    unsigned int status;
+    json_t *body; /* owned */
+};
+
+typedef void (*handler_fn)(struct api_server *s, const struct slice *caps, const char *qs,
+                           struct resp *r);
+
+/* ---- responses ---- */
+
+static void set_error(struct resp *r, unsigned int status, const char *error, const char *reason)
+{
+    json_decref(r->body);
+    r->status = status;
+    r->body = json_pack("{s:s}", "error", error);
+    if (reason && r->body)
+        json_object_set_new(r->body, "reason", json_string(reason));
+}
+
+static void bad_request(struct resp *r, const struct buf *reason)
+{
+    set_error(r, MHD_HTTP_BAD_REQUEST, "bad request", buf_str(reason));
+}
+
+/* ---- per-thread connections ---- */
+
+static _Thread_local struct api_server *tl_server;
+static _Thread_local size_t tl_slot;
+
+/* The calling thread's connection (opened or reopened as needed); NULL after
+ * logging why. */
+static PGconn *thread_conn(struct api_server *s)
+{
+    if (tl_server != s) {
+        pthread_mutex_lock(&s->mu);
+        s->conns = xrealloc(s->conns, (s->nconns + 1) * sizeof(*s->conns));
+        s->conns[s->nconns] = NULL;
+        tl_slot = s->nconns++;
+        pthread_mutex_unlock(&s->mu);
+        tl_server = s;
+    }
+    pthread_mutex_lock(&s->mu);
+    PGconn *c = s->conns[tl_slot];
+    pthread_mutex_unlock(&s->mu);
+    if (c && PQstatus(c) == CONNECTION_OK)
+        return c;
+    if (c)
+        PQfinish(c);
+    c = NULL;
+    struct buf err;
+    buf_init(&err, 2048);
+    const struct config *cfg = s->cfg;
+    char setting[64];
+    snprintf(setting, sizeof(setting), "%lld", (long long)cfg->api.request_timeout_ms);
+    const char *params[] = {setting};
+    if (pg_connect(cfg->database.dsn ? cfg->database.dsn : "", cfg->database.connect_timeout_ms, &c,
+                   &err) < 0 ||
+        pg_run(c, "SELECT set_config('statement_timeout', $1, false)", 1, params, &err) < 0) {
+        log_error("api: database connection failed", LF_STR("error", buf_str(&err)));
+        if (c)
+            PQfinish(c);
+        c = NULL;
+    }
+    buf_release(&err);
+    pthread_mutex_lock(&s->mu);
+    s->conns[tl_slot] = c;
+    pthread_mutex_unlock(&s->mu);
+    return c;
+}
+
+/* Runs a query on the thread's connection (one retry after a broken
+ * connection). NULL after setting a 503/504/500 answer and logging. */
+static PGresult *query(struct api_server *s, const char *sql, int n, const char *const *params,
+                       struct resp *r)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        PGconn *c = thread_conn(s);
+        if (!c) {
+            set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable", NULL);
+            return NULL;
+        }
+        PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+            return res;
+        struct buf err;
+        buf_init(&err, 2048);
+        pg_seterr(&err, NULL, c, res);
+        bool timeout = strcmp(pg_sqlstate(res), "57014") == 0;
+        PQclear(res);
+        log_error("api: query failed", LF_STR("error", buf_str(&err)));
+        buf_release(&err);
+        if (timeout) {
+            set_error(r, MHD_HTTP_GATEWAY_TIMEOUT, "request timeout", NULL);
+            return NULL;
+        }
+        if (PQstatus(c) == CONNECTION_OK)
+            break;
+    }
+    set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
+    return NULL;
+}
+
+/* ---- values ---- */
+
+static json_t *cell(const PGresult *res, int row, int col, enum col_type t)
+{
+    if (PQgetisnull(res, row, col))
+        return json_null();
+    const char *v = PQgetvalue(res, row, col);
+    switch (t) {
+    case COL_INT:
+        return json_integer(strtoll(v, NULL, 10));
+    case COL_BOOL:
+        return json_boolean(v[0] == 't');
+    case COL_TEXT:
+    case COL_TIME:
+        break;
+    }
+    return json_stringn(v, (size_t)PQgetlength(res, row, col));
+}
+
+static json_t *row_object(const PGresult *res, int row, int col0, const struct api_col *f,
+                          size_t nf)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < nf; i++)
+        json_object_set_new(o, f[i].name, cell(res, row, col0 + (int)i, f[i].type));
+    return o;
+}
+
+/* ---- models ---- */
+
+struct find_route {
+    const char *route;
+    const struct model_def *m;
+};
+
+static void match_route(const struct model_def *m, void *arg)
+{
+    struct find_route *f = arg;
+    if (!f->m && m->route && strcmp(m->route, f->route) == 0)
+        f->m = m;
+}
+
+/* The model of /api/v1/<source>/<model>, or NULL after a 404. */
+static const struct model_def *model_of(const struct slice *caps, struct resp *r)
+{
+    char route[256];
+    if (caps[0].len + caps[1].len + 2 > sizeof(route)) {
+        set_error(r, MHD_HTTP_NOT_FOUND, "not found", "unknown model");
+        return NULL;
+    }
+    snprintf(route, sizeof(route), "%.*s/%.*s", (int)caps[0].len, caps[0].p, (int)caps[1].len,
+             caps[1].p);
+    struct find_route f = {route, NULL};
+    models_each(match_route, &f);
+    if (!f.m) {
+        char reason[300];
+        snprintf(reason, sizeof(reason), "unknown model \"%.200s\"", route);
+        set_error(r, MHD_HTTP_NOT_FOUND, "not found", reason);
+    }
+    return f.m;
+}
+
+static const char *type_name(enum col_type t)
+{
+    return t == COL_INT    ? "integer"
+           : t == COL_BOOL ? "boolean"
+           : t == COL_TIME ? "timestamp"
+                           : "text";
+}
+
+struct links_of {
+    const struct model_def *m;
+    json_t *arr;
+};
+
+static void add_link(const struct model_def *l, void *arg)
+{
+    struct links_of *lo = arg;
+    if (!l->link_a)
+        return;
+    const char *other = NULL;
+    if (strcmp(l->link_a, lo->m->name) == 0)
+        other = l->link_b;
+    else if (strcmp(l->link_b, lo->m->name) == 0)
+        other = l->link_a;
+    if (other)
+        json_array_append_new(lo->arr, json_pack("{s:s,s:s}", "link", l->name, "model", other));
+}
+
+static void describe_model(const struct model_def *m, void *arg)
+{
+    json_t *cols = json_array();
+    struct api_col c;
+    json_array_append_new(cols, json_pack("{s:s,s:s}", "name", "id", "type", "integer"));
+    for (size_t i = 0; m->cols[i].name; i++)
+        json_array_append_new(cols, json_pack("{s:s,s:s}", "name", m->cols[i].name, "type",
+                                              type_name(m->cols[i].type)));
+    for (int i = 0; i < 2; i++) {
+        const char *n = i ? "updated_at" : "created_at";
+        if (api_col_find(m, n, &c) == 0)
+            json_array_append_new(cols, json_pack("{s:s,s:s}", "name", n, "type", "timestamp"));
+    }
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", m->name, "route", m->route ? m->route : "",
+                  "table", m->table, "description", m->desc ? m->desc : "", "columns", cols);
+    if (m->link_a) {
+        json_object_set_new(o, "link", json_pack("{s:s,s:s}", "a", m->link_a, "b", m->link_b));
+    } else {
+        struct links_of lo = {m, json_array()};
+        models_each(add_link, &lo);
+        json_object_set_new(o, "links", lo.arr);
+    }
+    json_array_append_new(arg, o);
+}
+
+/* ---- handlers ---- */
+
+/* Refuses any query parameter but those in allowed (NULL-terminated). */
+static int only_args(const char *qs, const char *const *allowed, struct api_arg **args, size_t *n,
+                     struct resp *r)
+{
+    struct buf reason;
+    buf_init(&reason, 512);
+    int rc = api_args_parse(qs, args, n, &reason);
+    for (size_t i = 0; rc == 0 && i < *n; i++) {
+        size_t k = 0;
+        while (allowed[k] && strcmp(allowed[k], (*args)[i].key) != 0)
+            k++;
+        if (!allowed[k]) {
+            buf_setf(&reason, "unknown parameter \"%.64s\"", (*args)[i].key);
+            api_args_free(*args, *n);
+            *args = NULL;
+            *n = 0;
+            rc = -1;
+        }
+    }
+    if (rc < 0)
+        bad_request(r, &reason);
+    buf_release(&reason);
+    return rc;
+}
+
+static void h_health(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
+{
+    (void)s;
+    (void)caps;
+    (void)qs;
+    r->body = json_pack("{s:s}", "status", "ok");
+}
+
+static void h_version(struct api_server *s, const struct slice *caps, const char *qs,
+                      struct resp *r)
+{
+    (void)s;
+    (void)caps;
+    (void)qs;
+    r->body = json_pack("{s:s,s:s}", "version", INV_VERSION, "commit", INV_COMMIT);
+}
+
+static bool redis_ok(const struct config *cfg)
+{
+    struct buf err;
+    redisContext *c = NULL;
+    struct rds_opts o = {cfg->redis.endpoint, cfg->redis.username, cfg->redis.password,
+                         cfg->redis.db, cfg->redis.connect_timeout_ms};
+    bool ok = false;
+    buf_init(&err, 1024);
+    if (rds_connect(&o, &c, &err) == 0) {
+        const char *argv[] = {"PING"};
+        redisReply *rep = rds_cmd(c, &err, 1, argv, NULL);
+        ok = rep != NULL;
+        if (rep)
+            freeReplyObject(rep);
+    }
+    if (!ok)
+        log_warn("api: redis not ready", LF_STR("error", buf_str(&err)));
+    if (c)
+        redisFree(c);
+    buf_release(&err);
+    return ok;
+}
+
+static void h_ready(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
+{
+    (void)caps;
+    (void)qs;
+    struct resp probe = {0};
+    PGresult *res = query(s, "SELECT 1", 0, NULL, &probe);
+    bool pg = res != NULL;
+    PQclear(res);
+    json_decref(probe.body);
+    bool rd = redis_ok(s->cfg);
+    r->status = pg && rd ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+    r->body = json_pack("{s:s,s:{s:s,s:s}}", "status", pg && rd ? "ok" : "unavailable", "checks",
+                        "postgres", pg ? "ok" : "failed", "redis", rd ? "ok" : "failed");
+}
+
+static void h_models(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
+{
+    (void)s;
+    (void)caps;
+    static const char *const none[] = {NULL};
+    struct api_arg *args;
+    size_t n;
+    if (only_args(qs, none, &args, &n, r) < 0)
+        return;
+    api_args_free(args, n);
+    json_t *items = json_array();
+    models_each(describe_model, items);
+    r->body = json_pack("{s:o}", "items", items);
+}
+
+static void h_list(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
+{
+    const struct model_def *m = model_of(caps, r);
+    if (!m)
+        return;
+    struct api_arg *args = NULL;
+    size_t nargs = 0;
+    struct api_list l;
+    struct api_sql q, qc;
+    struct buf reason;
+    PGresult *res = NULL, *cnt = NULL;
+    buf_init(&reason, 512);
+    api_sql_init(&q);
+    api_sql_init(&qc);
+    if (api_args_parse(qs, &args, &nargs, &reason) < 0 ||
+        api_list_parse(m, args, nargs, s->cfg->api.max_page_size, &l, &reason) < 0) {
+        bad_request(r, &reason);
+        goto out;
+    }
+    if (api_list_sql(&l, false, &q) < 0 || (l.total && api_list_sql(&l, true, &qc) < 0)) {
+        buf_setf(&reason, "query too long");
+        bad_request(r, &reason);
+        goto out_list;
+    }
+    res = query(s, buf_str(&q.sql), q.nparams, (const char *const *)q.params, r);
+    if (!res)
+        goto out_list;
+    if (l.total) {
+        cnt = query(s, buf_str(&qc.sql), qc.nparams, (const char *const *)qc.params, r);
+        if (!cnt)
+            goto out_list;
+    }
+    int rows = PQntuples(res);
+    int shown = rows > l.limit ? (int)l.limit : rows;
+    json_t *items = json_array();
+    for (int i = 0; i < shown; i++)
+        json_array_append_new(items, row_object(res, i, 2, l.fields, l.nfields));
+    json_t *next = json_null();
+    if (rows > l.limit) {
+        int last = shown - 1;
+        char *cur = api_cursor_encode(l.sortspec, l.sort.type,
+                                      PQgetisnull(res, last, 1) ? NULL : PQgetvalue(res, last, 1),
+                                      strtoll(PQgetvalue(res, last, 0), NULL, 10));
+        json_decref(next);
+        next = json_string(cur);
+        free(cur);
+    }
+    r->body = json_pack("{s:o,s:o}", "items", items, "next", next);
+    if (cnt)
+        json_object_set_new(r->body, "total",
+                            json_integer(strtoll(PQgetvalue(cnt, 0, 0), NULL, 10)));
+out_list:
+    api_list_release(&l);
+out:
+    PQclear(res);
+    PQclear(cnt);
+    api_sql_release(&q);
+    api_sql_release(&qc);
+    api_args_free(args, nargs);
+    buf_release(&reason);
+}
+
+/* The id segment; -1 after a 400. */
+static int parse_id(const struct slice *cap, int64_t *id, struct resp *r)
+{
+    char text[32];
+    if (cap->len >= sizeof(text) || (snprintf(text, sizeof(text), "%.*s", (int)cap->len, cap->p),
+                                     parse_int64(text, 1, INT64_MAX, id) < 0)) {
+        struct buf reason;
+        buf_init(&reason, 256);
+        buf_setf(&reason, "id \"%.32s\" is not a positive 64-bit integer",
+                 cap->len < sizeof(text) ? text : "(too long)");
+        bad_request(r, &reason);
+        buf_release(&reason);
+        return -1;
+    }
+    return 0;
+}
+
+static void not_found_id(struct resp *r, const struct model_def *m, int64_t id)
+{
+    char reason[256];
+    snprintf(reason, sizeof(reason), "no %s with id %lld", m->name, (long long)id);
+    set_error(r, MHD_HTTP_NOT_FOUND, "not found", reason);
+}
+
+static void h_get(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
+{
+    static const char *const allowed[] = {"fields", NULL};
+    const struct model_def *m = model_of(caps, r);
+    int64_t id;
+    if (!m || parse_id(&caps[2], &id, r) < 0)
+        return;
+    struct api_arg *args = NULL;
+    size_t nargs = 0;
+    if (only_args(qs, allowed, &args, &nargs, r) < 0)
+        return;
+    struct api_list l;
+    struct buf reason, sql;
+    PGresult *res = NULL;
+    buf_init(&reason, 512);
+    buf_init(&sql, 256u << 10);
+    if (api_list_parse(m, args, nargs, 1, &l, &reason) < 0) {
+        bad_request(r, &reason);
+        goto out;
+    }
+    int rc = buf_adds(&sql, "SELECT ");
+    for (size_t i = 0; i < l.nfields; i++) {
+        rc |= i ? buf_adds(&sql, ", ") : 0;
+        rc |= api_col_select(&sql, &l.fields[i]);
+    }
+    rc |= buf_addf(&sql, " FROM %s AS m WHERE m.id = $1", m->table);
+    char idt[24];
+    snprintf(idt, sizeof(idt), "%lld", (long long)id);
+    const char *params[] = {idt};
+    if (rc == 0 && (res = query(s, buf_str(&sql), 1, params, r)) != NULL) {
+        if (PQntuples(res) == 0)
+            not_found_id(r, m, id);
+        else
+            r->body = row_object(res, 0, 0, l.fields, l.nfields);
+    } else if (rc) {
+        set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
+    }
+    api_list_release(&l);
+out:
+    PQclear(res);
+    buf_release(&sql);
+    buf_release(&reason);
+    api_args_free(args, nargs);
+}
+
+struct link_ref {
+    const struct model_def *link, *other;
+    const char *own_col, *other_col;
+};
+
+struct links_ctx {
+    const struct model_def *m;
+    struct link_ref refs[64];
+    size_t n;
+};
+
+static void collect_link(const struct model_def *l, void *arg)
+{
+    struct links_ctx *c = arg;
+    if (!l->link_a || c->n == ARRAY_SIZE(c->refs))
+        return;
+    if (strcmp(l->link_a, c->m->name) == 0)
+        c->refs[c->n++] =
+            (struct link_ref){l, model_find(l->link_b), l->cols[0].name, l->cols[1].name};
+    else if (strcmp(l->link_b, c->m->name) == 0)
+        c->refs[c->n++] =
+            (struct link_ref){l, model_find(l->link_a), l->cols[1].name, l->cols[0].name};
+}
+
+static void h_links(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
+{
+    static const char *const none[] = {NULL};
+    const struct model_def *m = model_of(caps, r);
+    int64_t id;
+    if (!m || parse_id(&caps[2], &id, r) < 0)
+        return;
+    struct api_arg *args = NULL;
+    size_t nargs = 0;
+    if (only_args(qs, none, &args, &nargs, r) < 0)
+        return;
+    api_args_free(args, nargs);
+    struct links_ctx lc = {.m = m};
+    models_each(collect_link, &lc);
+    struct buf sql;
+    buf_init(&sql, 256u << 10);
+    /* Identifiers from the registry; the id is $1. */
+    int rc = buf_addf(&sql, "SELECT -1, m.id FROM %s AS m WHERE m.id = $1", m->table);
+    for (size_t i = 0; i < lc.n; i++)
+        rc |= buf_addf(&sql, " UNION ALL (SELECT %zu, %s FROM %s WHERE %s = $1 ORDER BY 2)", i,
+                       lc.refs[i].other_col, lc.refs[i].link->table, lc.refs[i].own_col);
+    rc |= buf_addf(&sql, " LIMIT %d", MAX_LINKS + 1);
+    char idt[24];
+    snprintf(idt, sizeof(idt), "%lld", (long long)id);
+    const char *params[] = {idt};
+    PGresult *res = NULL;
+    if (rc) {
+        set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
+        goto out;
+    }
+    res = query(s, buf_str(&sql), 1, params, r);
+    if (!res)
+        goto out;
+    int rows = PQntuples(res);
+    if (rows == 0 || strcmp(PQgetvalue(res, 0, 0), "-1") != 0) {
+        not_found_id(r, m, id);
+        goto out;
+    }
+    json_t *items = json_array();
+    for (int i = 1; i < rows && i <= MAX_LINKS; i++) {
+        long k = strtol(PQgetvalue(res, i, 0), NULL, 10);
+        if (k < 0 || (size_t)k >= lc.n)
+            continue;
+        const struct link_ref *lr = &lc.refs[k];
+        json_array_append_new(items,
+                              json_pack("{s:s,s:s,s:s,s:I}", "link", lr->link->name, "model",
+                                        lr->other ? lr->other->name : "", "route",
+                                        lr->other && lr->other->route ? lr->other->route : "", "id",
+                                        (json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10)));
+    }
+    r->body = json_pack("{s:o}", "items", items);
+out:
+    PQclear(res);
+    buf_release(&sql);
+}
+
+static const struct route {
+    const char *pattern;
+    handler_fn fn;
+} routes[] = {
+    {"/health", h_health},
+    {"/ready", h_ready},
+    {"/version", h_version},
+    {"/api/v1/models", h_models},
+    {"/api/v1/:source/:model", h_list},
+    {"/api/v1/:source/:model/:id", h_get},
+    {"/api/v1/:source/:model/:id/links", h_links},
+};
+
+/* ---- libmicrohttpd glue ---- */
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[256];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    str_trim(msg);
+    log_warn("api: http server", LF_STR("error", msg));
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)conn;
+    struct api_server *s = cls;
+    struct req *q = xcalloc(1, sizeof(*q));
+    q->s = s;
+    q->uri = xstrdup(uri ? uri : "");
+    q->t0 = mono_ms();
+    atomic_fetch_add(&s->inflight, 1);
+    return q;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)conn;
+    (void)code;
+    struct api_server *s = cls;
+    struct req *q = *con_cls;
+    if (!q)
+        return;
+    free(q->uri);
+    free(q);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->inflight, 1);
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned int status, json_t *body,
+                                 const char *allow)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (!text) {
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        text = xstrdup("{\"error\":\"internal error\"}");
+    }
+    size_t len = strlen(text);
+    text = xrealloc(text, len + 2);
+    text[len++] = '\n';
+    text[len] = '\0';
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    enum MHD_Result ret = MHD_NO;
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE) == MHD_YES &&
+        (!allow || MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) == MHD_YES))
+        ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct api_server *s = cls;
+    struct req *q = *con_cls;
+    (void)url;
+    (void)version;
+    (void)upload_data;
+    if (!q)
+        return MHD_NO;
+    /* No endpoint of this step takes a body: read and discard it. */
+    if (*upload_data_size) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    /* Path and query string from the raw request target. */
+    char *path = xstrdup(q->uri);
+    char *qs = strchr(path, '?');
+    if (qs)
+        *qs++ = '\0';
+    struct resp r = {MHD_HTTP_OK, NULL};
+    struct slice caps[API_ROUTE_MAX_CAPS];
+    size_t ncaps = 0;
+    const struct route *hit = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(routes) && !hit; i++)
+        if (api_route_match(routes[i].pattern, path, caps, &ncaps))
+            hit = &routes[i];
+    const char *allow = NULL;
+    if (!hit) {
+        set_error(&r, MHD_HTTP_NOT_FOUND, "not found", NULL);
+    } else if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+               strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        set_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", NULL);
+        allow = "GET, HEAD";
+    } else {
+        hit->fn(s, caps, qs, &r);
+        if (!r.body)
+            set_error(&r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
+    }
+    enum MHD_Result ret = send_json(conn, r.status, r.body, allow);
+    log_debug("api request", LF_STR("method", method), LF_STR("path", path),
+              LF_INT("status", r.status), LF_INT("ms", mono_ms() - q->t0));
+    json_decref(r.body);
+    free(path);
+    return ret;
+}
+
+/* "host:port", ":port", "[v6]:port" -> host ("" for any) and port. */
+static int parse_address(const char *addr, char *host, size_t hn, int *port)
+{
+    const char *h = addr, *colon;
+    size_t hl;
+    if (!addr)
+        return -1;
+    if (addr[0] == '[') {
+        const char *close = strchr(addr, ']');
+        if (!close || close[1] != ':' || close == addr + 1)
+            return -1;
+        h = addr + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (!colon)
+            return -1;
+        hl = (size_t)(colon - addr);
+    }
+    if (hl >= hn || parse_int(colon + 1, 0, 65535, port) < 0)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    return 0;
+}
+
+int api_server_start(struct api_server *s, const struct config *cfg, struct buf *err)
+{
+    char host[256], service[8];
+    int port;
+    memset(s, 0, sizeof(*s));
+    s->cfg = cfg;
+    pthread_mutex_init(&s->mu, NULL);
+    atomic_init(&s->inflight, 0);
+    if (parse_address(cfg->api.address, host, sizeof(host), &port) < 0) {
+        buf_setf(err, "api.address: invalid listen address \"%s\"", cfg->api.address);
+        goto fail;
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    s->threads = cfg->api.threads > 0 ? (unsigned)cfg->api.threads : cpus > 0 ? (unsigned)cpus : 1;
+    snprintf(service, sizeof(service), "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int gai = getaddrinfo(host[0] ? host : NULL, service, &hints, &res);
+    if (gai != 0) {
+        buf_setf(err, "api.address: cannot resolve \"%s\": %s", host, gai_strerror(gai));
+        goto fail;
+    }
+    unsigned int timeout_s = (unsigned)((cfg->api.request_timeout_ms + 999) / 1000);
+    for (const struct addrinfo *ai = res; ai && !s->daemon; ai = ai->ai_next) {
+        unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
+                             MHD_USE_ITC | MHD_USE_ERROR_LOG;
+        if (ai->ai_family == AF_INET6)
+            flags |= MHD_USE_IPv6;
+        else if (ai->ai_family != AF_INET)
+            continue;
+        s->daemon = MHD_start_daemon(
+            flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+            on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+            s->threads, MHD_OPTION_CONNECTION_LIMIT, API_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+            timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_MEMORY_LIMIT,
+            MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+            MHD_OPTION_END);
+    }
+    freeaddrinfo(res);
+    if (!s->daemon) {
+        buf_setf(err, "api: cannot listen on %s", cfg->api.address);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : 0;
+    log_info("http server listening", LF_STR("address", cfg->api.address), LF_INT("port", s->port),
+             LF_INT("threads", s->threads));
+    return 0;
+fail:
+    pthread_mutex_destroy(&s->mu);
+    return -1;
+}
+
+unsigned int api_server_port(const struct api_server *s)
+{
+    return s->port;
+}
+
+void api_server_stop(struct api_server *s)
+{
+    if (!s->daemon)
+        return;
+    /* Stop accepting; requests already read get their answers. */
+    MHD_socket lsock = MHD_quiesce_daemon(s->daemon);
+    if (lsock != MHD_INVALID_SOCKET)
+        close(lsock);
+    int64_t deadline = mono_ms() + s->cfg->api.request_timeout_ms;
+    while (atomic_load(&s->inflight) > 0 && mono_ms() < deadline)
+        usleep(DRAIN_POLL * 1000);
+    log_info("api stopping", LF_INT("in_flight", atomic_load(&s->inflight)));
+    MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+    for (size_t i = 0; i < s->nconns; i++)
+        if (s->conns[i])
+            PQfinish(s->conns[i]);
+    free(s->conns);
+    s->conns = NULL;
+    s->nconns = 0;
+    pthread_mutex_destroy(&s->mu);
+}

@@ -1,0 +1,48 @@
+/* The REST API server on libmicrohttpd: a pool of polling threads (epoll),
+ * each with its own lazily opened PostgreSQL connection; routes in a table
+ * (server.c), JSON in and out. See docs/api.md.
+ *
+ *   struct api_server s;
+ *   if (api_server_start(&s, cfg, &err) < 0) ... buf_str(&err) ...
+ *   ... wait for SIGTERM ...
+ *   api_server_stop(&s);   // stop accepting, drain in-flight requests, close
+ */
+#ifndef INV_API_SERVER_H
+#define INV_API_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+
+#define API_MEMORY_LIMIT (32u << 10) /* per connection: request line + headers */
+#define API_CONN_LIMIT   1024u
+#define API_MAX_BODY     (64u << 20)
+
+struct MHD_Daemon;
+
+/* Private to server.c; the caller only allocates it. */
+struct api_server {
+    const struct config *cfg; /* borrowed until api_server_stop */
+    struct MHD_Daemon *daemon;
+    unsigned int port;
+    unsigned int threads;
+    pthread_mutex_t mu; /* guards conns */
+    PGconn **conns;     /* one slot per pool thread, opened on first use */
+    size_t nconns;
+    atomic_int inflight; /* requests between their request line and completion */
+};
+
+/* Listens on cfg->api.address with cfg->api.threads threads (0: CPUs) and
+ * logs "http server listening ... port=N". -1 with a reason in err. */
+int api_server_start(struct api_server *s, const struct config *cfg, struct buf *err) MUSTCHECK;
+unsigned int api_server_port(const struct api_server *s);
+/* Stops accepting, lets in-flight requests finish (up to the request
+ * timeout), stops the threads and closes the connections. */
+void api_server_stop(struct api_server *s);
+
+#endif
