@@ -90,7 +90,10 @@ static PGconn *thread_conn(struct api_server *s)
     const char *params[] = {setting};
     if (pg_connect(cfg->database.dsn ? cfg->database.dsn : "", cfg->database.connect_timeout_ms, &c,
                    &err) < 0 ||
-        pg_run(c, "SELECT set_config('statement_timeout', $1, false)", 1, params, &err) < 0) {
+        pg_run(c,
+               "SELECT set_config('statement_timeout', $1, false), "
+               "set_config('TimeZone', 'UTC', false)",
+               1, params, &err) < 0) {
         log_error("api: database connection failed", LF_STR("error", buf_str(&err)));
         if (c)
             PQfinish(c);
