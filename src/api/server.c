@@ -12,6 +12,8 @@
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "api/query.h"
 #include "api/router.h"
@@ -25,17 +27,30 @@
 #define MAX_LINKS  10000 /* related rows one /links answer carries */
 #define DRAIN_POLL 20    /* ms between in-flight checks on stop */
 
-/* One request: the raw URI (from the request line) and the answer. */
+/* One request: the raw URI (from the request line) and the body read so
+ * far. */
 struct req {
     struct api_server *s;
     char *uri; /* owned */
     int64_t t0;
+    bool started;   /* on_request has seen the headers */
+    bool too_large; /* the body passed API_MAX_BODY: the rest is discarded */
+    struct buf body;
 };
 
-/* What a handler fills. */
+/* What a handler reads (the request body) and fills (the answer). */
 struct resp {
+    const char *in; /* request body, NUL-terminated ("" without one) */
+    size_t in_len;
     unsigned int status;
     json_t *body; /* owned */
+};
+
+/* Who may call a route (docs/api.md, Authentication). */
+enum access {
+    OPEN,  /* no token: health, readiness, version, metrics */
+    READ,  /* a read or admin token, or none with api.auth: none */
+    ADMIN, /* an admin token, whatever api.auth says */
 };
 
 typedef void (*handler_fn)(struct api_server *s, const struct slice *caps, const char *qs,
@@ -562,18 +577,73 @@ out:
     buf_release(&sql);
 }
 
+/* First match of path and method wins; GET routes answer HEAD too. */
 static const struct route {
+    const char *method;
     const char *pattern;
     handler_fn fn;
+    enum access access;
 } routes[] = {
-    {"/health", h_health},
-    {"/ready", h_ready},
-    {"/version", h_version},
-    {"/api/v1/models", h_models},
-    {"/api/v1/:source/:model", h_list},
-    {"/api/v1/:source/:model/:id", h_get},
-    {"/api/v1/:source/:model/:id/links", h_links},
+    {"GET", "/health", h_health, OPEN},
+    {"GET", "/ready", h_ready, OPEN},
+    {"GET", "/version", h_version, OPEN},
+    {"GET", "/api/v1/models", h_models, READ},
+    {"GET", "/api/v1/:source/:model", h_list, READ},
+    {"GET", "/api/v1/:source/:model/:id", h_get, READ},
+    {"GET", "/api/v1/:source/:model/:id/links", h_links, READ},
 };
+
+/* ---- authentication ---- */
+
+/* The scope of the request's bearer token: 1 + enum api_scope, 0 without a
+ * token, -1 for a token that matches no configured hash. Every configured
+ * hash is compared (in constant time), whatever matched before. */
+static int token_scope(const struct config *cfg, struct MHD_Connection *conn)
+{
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h)
+        return 0;
+    if (strncasecmp(h, "Bearer ", 7) != 0)
+        return -1;
+    const char *tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!*tok || !EVP_Digest(tok, strlen(tok), md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+        return -1;
+    int scope = -1;
+    for (size_t i = 0; i < cfg->api.ntokens; i++) {
+        bool eq = CRYPTO_memcmp(md, cfg->api.tokens[i].sha256, 32) == 0;
+        if (eq && (int)cfg->api.tokens[i].scope + 1 > scope)
+            scope = (int)cfg->api.tokens[i].scope + 1;
+    }
+    OPENSSL_cleanse(md, sizeof(md));
+    return scope;
+}
+
+/* 0 when the request may run the route; else the 401 or 403 is set. */
+static int authorize(const struct config *cfg, struct MHD_Connection *conn, enum access a,
+                     struct resp *r)
+{
+    if (a == OPEN)
+        return 0;
+    bool open_reads = cfg->api.auth && strcmp(cfg->api.auth, "none") == 0;
+    if (a == READ && open_reads)
+        return 0;
+    int scope = token_scope(cfg, conn);
+    if (scope <= 0) {
+        set_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                  scope == 0 ? "missing bearer token" : "invalid bearer token");
+        return -1;
+    }
+    if (a == ADMIN && scope != API_SCOPE_ADMIN + 1) {
+        set_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "this route needs an admin token");
+        return -1;
+    }
+    return 0;
+}
 
 /* ---- libmicrohttpd glue ---- */
 
@@ -594,6 +664,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     q->s = s;
     q->uri = xstrdup(uri ? uri : "");
     q->t0 = mono_ms();
+    buf_init(&q->body, API_MAX_BODY + 1);
     atomic_fetch_add(&s->inflight, 1);
     return q;
 }
@@ -608,13 +679,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!q)
         return;
     free(q->uri);
+    buf_release(&q->body);
     free(q);
     *con_cls = NULL;
     atomic_fetch_sub(&s->inflight, 1);
 }
 
+/* Sends body (with one extra header, hname: hval, when hname is set). */
 static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned int status, json_t *body,
-                                 const char *allow)
+                                 const char *hname, const char *hval)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (!text) {
@@ -632,10 +705,27 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned int statu
     }
     enum MHD_Result ret = MHD_NO;
     if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE) == MHD_YES &&
-        (!allow || MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) == MHD_YES))
+        (!hname || MHD_add_response_header(r, hname, hval) == MHD_YES))
         ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+/* The methods of the routes matching path, for Allow ("GET, HEAD, POST"). */
+static void allowed_methods(const char *path, char *out, size_t n)
+{
+    struct slice caps[API_ROUTE_MAX_CAPS];
+    size_t ncaps;
+    bool get = false, post = false, del = false;
+    for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+        if (!api_route_match(routes[i].pattern, path, caps, &ncaps))
+            continue;
+        get |= strcmp(routes[i].method, "GET") == 0;
+        post |= strcmp(routes[i].method, "POST") == 0;
+        del |= strcmp(routes[i].method, "DELETE") == 0;
+    }
+    snprintf(out, n, "%s%s%s%s%s", get ? "GET, HEAD" : "", get && (post || del) ? ", " : "",
+             post ? "POST" : "", post && del ? ", " : "", del ? "DELETE" : "");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -646,39 +736,74 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct req *q = *con_cls;
     (void)url;
     (void)version;
-    (void)upload_data;
     if (!q)
         return MHD_NO;
-    /* No endpoint of this step takes a body: read and discard it. */
-    if (*upload_data_size) {
+    struct resp r = {"", 0, MHD_HTTP_OK, NULL};
+    if (!q->started) {
+        q->started = true;
+        /* A declared body over the limit is refused before it is read. */
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        int64_t len;
+        if (cl && parse_int64(cl, 0, API_MAX_BODY, &len) < 0)
+            q->too_large = true;
+        if (!q->too_large)
+            return MHD_YES;
+    } else if (*upload_data_size) {
+        /* Buffer the body up to API_MAX_BODY; past it, discard the rest. */
+        if (q->too_large || q->body.len + *upload_data_size > API_MAX_BODY ||
+            buf_add(&q->body, upload_data, *upload_data_size) < 0)
+            q->too_large = true;
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (q->too_large) {
+        set_error(&r, MHD_HTTP_CONTENT_TOO_LARGE, "payload too large",
+                  "the request body is over 1 MiB");
+        enum MHD_Result ret =
+            send_json(conn, r.status, r.body, MHD_HTTP_HEADER_CONNECTION, "close");
+        json_decref(r.body);
+        return ret;
+    }
+    r.in = buf_str(&q->body);
+    r.in_len = q->body.len;
     /* Path and query string from the raw request target. */
     char *path = xstrdup(q->uri);
     char *qs = strchr(path, '?');
     if (qs)
         *qs++ = '\0';
-    struct resp r = {MHD_HTTP_OK, NULL};
     struct slice caps[API_ROUTE_MAX_CAPS];
     size_t ncaps = 0;
     const struct route *hit = NULL;
-    for (size_t i = 0; i < ARRAY_SIZE(routes) && !hit; i++)
-        if (api_route_match(routes[i].pattern, path, caps, &ncaps))
+    bool known = false;
+    const char *m = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ? MHD_HTTP_METHOD_GET : method;
+    for (size_t i = 0; i < ARRAY_SIZE(routes) && !hit; i++) {
+        if (!api_route_match(routes[i].pattern, path, caps, &ncaps))
+            continue;
+        known = true;
+        if (strcmp(routes[i].method, m) == 0)
             hit = &routes[i];
-    const char *allow = NULL;
-    if (!hit) {
+    }
+    const char *hname = NULL, *hval = NULL;
+    char allow[64];
+    if (!known) {
         set_error(&r, MHD_HTTP_NOT_FOUND, "not found", NULL);
-    } else if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-               strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+    } else if (!hit) {
         set_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", NULL);
-        allow = "GET, HEAD";
+        allowed_methods(path, allow, sizeof(allow));
+        hname = MHD_HTTP_HEADER_ALLOW;
+        hval = allow;
+    } else if (authorize(s->cfg, conn, hit->access, &r) < 0) {
+        if (r.status == MHD_HTTP_UNAUTHORIZED) {
+            hname = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+            hval = "Bearer";
+        }
     } else {
         hit->fn(s, caps, qs, &r);
         if (!r.body)
             set_error(&r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
     }
-    enum MHD_Result ret = send_json(conn, r.status, r.body, allow);
+    enum MHD_Result ret = send_json(conn, r.status, r.body, hname, hval);
     log_debug("api request", LF_STR("method", method), LF_STR("path", path),
               LF_INT("status", r.status), LF_INT("ms", mono_ms() - q->t0));
     json_decref(r.body);

@@ -21,7 +21,7 @@
 
 #define API_MEMORY_LIMIT (32u << 10) /* per connection: request line + headers */
 #define API_CONN_LIMIT   1024u
-#define API_MAX_BODY     (64u << 20)
+#define API_MAX_BODY     (1u << 20) /* request body; larger -> 413 */
 
 struct MHD_Daemon;
 

@@ -465,6 +465,11 @@ static const char *check_http_path(const char *s)
 
 #define QUEUE_NAME_RULE "expected a queue name of 1..64 characters from A-Z a-z 0-9 _ . : -"
 
+static const char *check_api_auth(const char *s)
+{
+    return strcmp(s, "token") == 0 || strcmp(s, "none") == 0 ? NULL : "expected one of token, none";
+}
+
 static const char *check_queue_name(const char *s)
 {
     return is_safe_name(s, QUEUE_NAME_MAX) ? NULL : QUEUE_NAME_RULE;
@@ -572,10 +577,11 @@ enum key_type {
     T_DURATION, /* int64_t milliseconds */
     T_LOGLEVEL,
     T_LOGFORMAT,
-    T_QUEUES,    /* worker.queues: name -> priority */
-    T_JOBS,      /* scheduler.jobs: sequence of job mappings */
-    T_STRLIST,   /* struct config_strlist; check applies to each item */
-    T_AWS_CREDS, /* aws.credentials: name -> credential mapping */
+    T_QUEUES,     /* worker.queues: name -> priority */
+    T_JOBS,       /* scheduler.jobs: sequence of job mappings */
+    T_STRLIST,    /* struct config_strlist; check applies to each item */
+    T_AWS_CREDS,  /* aws.credentials: name -> credential mapping */
+    T_API_TOKENS, /* api.tokens: sequence of token mappings */
 };
 
 enum {
@@ -656,6 +662,8 @@ static const struct key keys[] = {
     KEY("api.max_page_size", T_INT, api.max_page_size, .min = 1, .max = 100000, .def = 1000),
     KEY("api.request_timeout", T_DURATION, api.request_timeout_ms, .min = SECOND, .max = HOUR,
         .def = 30 * SECOND),
+    KEY("api.auth", T_STRING, api.auth, .def_s = "token", .check = check_api_auth),
+    KEY("api.tokens", T_API_TOKENS, api.tokens),
     KEY("aws.is_enabled", T_BOOL, aws.is_enabled, .def = false),
     KEY("aws.region", T_STRING, aws.region, .def_s = "us-east-1", .check = check_region),
     KEY("aws.endpoint_url", T_STRING, aws.endpoint_url, .flags = K_OPTIONAL, .check = check_url),
@@ -816,6 +824,8 @@ static const char *expected(const struct key *k, char *tmp, size_t n)
         return "expected a sequence of strings";
     case T_AWS_CREDS:
         return "expected a mapping of credential names to credentials";
+    case T_API_TOKENS:
+        return "expected a sequence of tokens";
     }
     return "unexpected value";
 }
@@ -1203,6 +1213,124 @@ out:
     return rc;
 }
 
+static void free_api_tokens(struct config_api_token *ts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ts[i].name);
+    free(ts);
+}
+
+static int hexval(char ch)
+{
+    return ch >= '0' && ch <= '9'   ? ch - '0'
+           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                    : -1;
+}
+
+/* One api.tokens[idx] mapping: name, sha256 (64 hex digits), scope. */
+static int parse_api_token(const struct ctx *c, const struct node *v, size_t idx,
+                           struct config_api_token *t)
+{
+    static const char *const names[] = {"name", "sha256", "scope"};
+    int lines[3] = {0};
+    char tmp[SHOW_BUF];
+
+    t->pos = (struct config_pos){c->file, v->line};
+    if (v->kind != N_MAP)
+        return fail(c, v->line, "api.tokens[%zu]: expected a mapping, got %s", idx,
+                    describe(v, false, tmp));
+    for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+        const struct node *key = v->kids[i], *val = v->kids[i + 1];
+        size_t k = 0;
+        if (key->kind != N_SCALAR)
+            return fail(c, key->line, "api.tokens[%zu]: expected a string key, got %s", idx,
+                        describe(key, false, tmp));
+        while (k < ARRAY_SIZE(names) && strcmp(names[k], key->str) != 0)
+            k++;
+        if (k == ARRAY_SIZE(names)) {
+            char *path = xasprintf("api.tokens[%zu].%s", idx, key->str);
+            fail(c, key->line, "unknown key %s", quote(path, strlen(path), tmp));
+            free(path);
+            return -1;
+        }
+        if (lines[k])
+            return fail(c, key->line, "duplicate key \"api.tokens[%zu].%s\"", idx, names[k]);
+        lines[k] = val->line;
+        if (val->kind != N_SCALAR || val->null)
+            return fail(c, val->line, "api.tokens[%zu].%s: expected a string, got %s", idx,
+                        names[k], describe(val, k == 1, tmp));
+        const char *sv = val->str;
+        if (k == 0) {
+            if (check_not_empty(sv))
+                return fail(c, val->line, "api.tokens[%zu].name: %s", idx, check_not_empty(sv));
+            set_str(&t->name, sv);
+        } else if (k == 1) {
+            bool ok = strlen(sv) == 64;
+            for (size_t j = 0; ok && j < 32; j++) {
+                int hi = hexval(sv[2 * j]), lo = hexval(sv[2 * j + 1]);
+                ok = hi >= 0 && lo >= 0;
+                if (ok)
+                    t->sha256[j] = (unsigned char)(hi << 4 | lo);
+            }
+            /* The hash is not the token, but it is still not echoed. */
+            if (!ok)
+                return fail(c, val->line,
+                            "api.tokens[%zu].sha256: expected 64 hexadecimal digits (the "
+                            "SHA-256 of the token)",
+                            idx);
+        } else if (strcmp(sv, "read") == 0 || strcmp(sv, "admin") == 0) {
+            t->scope = sv[0] == 'a' ? API_SCOPE_ADMIN : API_SCOPE_READ;
+        } else {
+            return fail(c, val->line, "api.tokens[%zu].scope: expected one of read, admin, got %s",
+                        idx, describe(val, false, tmp));
+        }
+    }
+    for (size_t k = 0; k < ARRAY_SIZE(names); k++)
+        if (!lines[k])
+            return fail(c, v->line, "api.tokens[%zu]: missing \"%s\"", idx, names[k]);
+    return 0;
+}
+
+static int set_api_tokens(const struct ctx *c, const struct key *k, const struct node *v)
+{
+    struct config_api_token *ts = NULL;
+    size_t n = 0;
+    char tmp[SHOW_BUF], exp[96];
+    int rc = -1;
+
+    if (v->null)
+        return 0;
+    if (v->kind != N_SEQ)
+        return fail(c, v->line, "%s: %s, got %s", k->name, expected(k, exp, sizeof(exp)),
+                    describe(v, false, tmp));
+    if (v->nkids > MAX_JOBS)
+        return fail(c, v->line, "%s: more than %d tokens", k->name, MAX_JOBS);
+    if (v->nkids)
+        ts = xcalloc(v->nkids, sizeof(*ts));
+    for (size_t i = 0; i < v->nkids; i++) {
+        n = i + 1; /* so a half-parsed token is freed too */
+        if (parse_api_token(c, v->kids[i], i, &ts[i]) < 0)
+            goto out;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(ts[j].name, ts[i].name) == 0) {
+                fail(c, v->kids[i]->line, "api.tokens[%zu].name: duplicate token name \"%s\"", i,
+                     ts[i].name);
+                goto out;
+            }
+    }
+    /* Replaced, never appended, like scheduler.jobs. */
+    free_api_tokens(c->cfg->api.tokens, c->cfg->api.ntokens);
+    c->cfg->api.tokens = ts;
+    c->cfg->api.ntokens = n;
+    ts = NULL;
+    n = 0;
+    rc = 0;
+out:
+    free_api_tokens(ts, n);
+    return rc;
+}
+
 static int apply(const struct ctx *c, const struct key *k, const struct node *v)
 {
     void *f = field(c->cfg, k->off);
@@ -1218,6 +1346,8 @@ static int apply(const struct ctx *c, const struct key *k, const struct node *v)
         return set_strlist(c, k, v);
     if (k->type == T_AWS_CREDS)
         return set_aws_creds(c, k, v);
+    if (k->type == T_API_TOKENS)
+        return set_api_tokens(c, k, v);
     if (v->kind != N_SCALAR)
         goto bad;
     if (v->null) {
@@ -1267,6 +1397,7 @@ static int apply(const struct ctx *c, const struct key *k, const struct node *v)
     case T_JOBS:
     case T_STRLIST:
     case T_AWS_CREDS:
+    case T_API_TOKENS:
         break;
     }
     if (k->given)
@@ -1437,6 +1568,7 @@ void config_init(struct config *cfg)
         case T_JOBS:
         case T_STRLIST:
         case T_AWS_CREDS:
+        case T_API_TOKENS:
             break;
         }
     }
@@ -1453,6 +1585,7 @@ void config_release(struct config *cfg)
         if (keys[i].type == T_STRLIST)
             free_strlist(field(cfg, keys[i].off));
     free_creds(cfg->aws.credentials, cfg->aws.ncredentials);
+    free_api_tokens(cfg->api.tokens, cfg->api.ntokens);
     for (size_t i = 0; i < cfg->nfiles; i++)
         free(cfg->files[i]);
     free(cfg->files);

@@ -42,6 +42,15 @@ struct config_job {
     struct config_pos payload_pos;
 };
 
+/* api.tokens[]: a bearer token, stored as the SHA-256 of its text. */
+enum api_scope { API_SCOPE_READ, API_SCOPE_ADMIN };
+struct config_api_token {
+    char *name;
+    unsigned char sha256[32];
+    enum api_scope scope;
+    struct config_pos pos; /* position of the token's mapping */
+};
+
 /* A list of strings (aws.excluded_regions, use_credentials) with where each
  * item was written. */
 struct config_strlist {
@@ -138,6 +147,9 @@ struct config {
         int threads;                /* 0 = number of CPUs; else 1..1024 */
         int max_page_size;          /* cap of limit=, default 1000 */
         int64_t request_timeout_ms; /* default 30s: statement and idle connection timeout */
+        char *auth;                 /* "token" (default) or "none": reads need no token */
+        struct config_api_token *tokens;
+        size_t ntokens;
     } api;
 
     struct {
