@@ -22,6 +22,11 @@
 #include "core/util.h"
 #include "db/model.h"
 #include "db/pg.h"
+#include "queue/handler.h"
+#include "queue/presence.h"
+#include "queue/queue.h"
+#include "queue/scheduler.h"
+#include "queue/worker.h"
 
 #define JSON_TYPE  "application/json"
 #define MAX_LINKS  10000 /* related rows one /links answer carries */
@@ -77,18 +82,63 @@ static void bad_request(struct resp *r, const struct buf *reason)
 static _Thread_local struct api_server *tl_server;
 static _Thread_local size_t tl_slot;
 
+/* Gives the calling thread its slot in s->conns and s->rconns. */
+static void thread_slot(struct api_server *s)
+{
+    if (tl_server == s)
+        return;
+    const struct config *cfg = s->cfg;
+    struct rds_conn *rc = xcalloc(1, sizeof(*rc));
+    struct rds_opts o = {cfg->redis.endpoint, cfg->redis.username, cfg->redis.password,
+                         cfg->redis.db, cfg->redis.connect_timeout_ms};
+    rds_conn_init(rc, &o, "api");
+    pthread_mutex_lock(&s->mu);
+    s->conns = xrealloc(s->conns, (s->nconns + 1) * sizeof(*s->conns));
+    s->rconns = xrealloc(s->rconns, (s->nconns + 1) * sizeof(*s->rconns));
+    s->conns[s->nconns] = NULL;
+    s->rconns[s->nconns] = rc;
+    tl_slot = s->nconns++;
+    pthread_mutex_unlock(&s->mu);
+    tl_server = s;
+}
+
+/* The calling thread's Redis connection (one attempt to (re)connect), or
+ * NULL after setting a 503. After an I/O error the caller marks it broken
+ * (thread_redis_done) and the next request reconnects. */
+static redisContext *thread_redis(struct api_server *s, struct resp *r)
+{
+    thread_slot(s);
+    pthread_mutex_lock(&s->mu);
+    struct rds_conn *rc = s->rconns[tl_slot];
+    pthread_mutex_unlock(&s->mu);
+    redisContext *c = rds_conn_try(rc);
+    if (!c)
+        set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "redis unavailable", NULL);
+    return c;
+}
+
+/* After a failed queue call: a 500 (503 when the connection broke), the
+ * details in the log only. */
+static void redis_failed(struct api_server *s, redisContext *c, const struct buf *err,
+                         struct resp *r)
+{
+    log_error("api: redis call failed", LF_STR("error", buf_str(err)));
+    if (c->err) {
+        pthread_mutex_lock(&s->mu);
+        struct rds_conn *rc = s->rconns[tl_slot];
+        pthread_mutex_unlock(&s->mu);
+        rds_conn_broken(rc);
+        set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "redis unavailable", NULL);
+        return;
+    }
+    set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
+}
+
 /* The calling thread's connection (opened or reopened as needed); NULL after
  * logging why. */
 static PGconn *thread_conn(struct api_server *s)
 {
-    if (tl_server != s) {
-        pthread_mutex_lock(&s->mu);
-        s->conns = xrealloc(s->conns, (s->nconns + 1) * sizeof(*s->conns));
-        s->conns[s->nconns] = NULL;
-        tl_slot = s->nconns++;
-        pthread_mutex_unlock(&s->mu);
-        tl_server = s;
-    }
+    thread_slot(s);
     pthread_mutex_lock(&s->mu);
     PGconn *c = s->conns[tl_slot];
     pthread_mutex_unlock(&s->mu);
@@ -577,7 +627,546 @@ out:
     buf_release(&sql);
 }
 
-/* First match of path and method wins; GET routes answer HEAD too. */
+/* ---- queues, tasks, workers, scheduler (docs/api.md, Queues) ---- */
+
+/* A path segment as a C string; false when it does not fit. */
+static bool cap_str(const struct slice *cap, char *out, size_t n)
+{
+    if (cap->len >= n)
+        return false;
+    memcpy(out, cap->p, cap->len);
+    out[cap->len] = '\0';
+    return true;
+}
+
+static json_t *queue_json(const struct queue_info *qi)
+{
+    char lat[32];
+    duration_format(qi->latency_ms, lat, sizeof(lat));
+    /* The shape of `inventory queue show -o json`. */
+    return json_pack(
+        "{s:s,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "name", qi->name,
+        "memory_usage", (json_int_t)qi->memory, "latency_ms", (json_int_t)qi->latency_ms, "latency",
+        lat, "size", (json_int_t)qi->size, "pending", (json_int_t)qi->counts[TASK_PENDING],
+        "active", (json_int_t)qi->counts[TASK_ACTIVE], "scheduled",
+        (json_int_t)qi->counts[TASK_SCHEDULED], "retry", (json_int_t)qi->counts[TASK_RETRY],
+        "archived", (json_int_t)qi->counts[TASK_ARCHIVED], "completed",
+        (json_int_t)qi->counts[TASK_COMPLETED], "processed_daily", (json_int_t)qi->processed_day,
+        "failed_daily", (json_int_t)qi->failed_day, "processed_total",
+        (json_int_t)qi->processed_total, "failed_total", (json_int_t)qi->failed_total, "paused",
+        qi->paused);
+}
+
+static json_t *task_json(const struct task *t)
+{
+    json_t *payload = NULL;
+    if (t->payload_len) {
+        payload = json_loadb((const char *)t->payload, t->payload_len, JSON_DECODE_ANY, NULL);
+        if (!payload)
+            payload = json_stringn_nocheck((const char *)t->payload, t->payload_len);
+    }
+    /* The shape of `inventory task show -o json`. */
+    return json_pack(
+        "{s:s,s:s,s:s,s:s,s:b,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?,s:o?}", "id", t->id, "queue",
+        t->queue ? t->queue : "", "type", t->type ? t->type : "", "state",
+        task_state_name(t->state), "orphaned", t->orphaned, "retried", t->retried, "max_retry",
+        t->max_retry, "timeout_ms", (json_int_t)t->timeout_ms, "deadline_ms",
+        (json_int_t)t->deadline_ms, "retention_ms", (json_int_t)t->retention_ms,
+        "last_failed_at_ms", (json_int_t)t->last_failed_ms, "next_process_at_ms",
+        (json_int_t)t->next_process_ms, "completed_at_ms", (json_int_t)t->completed_ms,
+        "created_at_ms", (json_int_t)t->created_ms, "last_error", t->error, "payload", payload);
+}
+
+static void not_found(struct resp *r, const char *what, const char *name)
+{
+    char reason[160];
+    snprintf(reason, sizeof(reason), "no %s \"%.64s\"", what, name);
+    set_error(r, MHD_HTTP_NOT_FOUND, "not found", reason);
+}
+
+/* The queue named by caps[0], which must be known; false after a 4xx/5xx. */
+static bool known_queue(struct api_server *s, redisContext *c, const struct slice *cap,
+                        char q[QUEUE_NAME_MAX], struct resp *r)
+{
+    char **names = NULL;
+    size_t n = 0;
+    struct buf err;
+    if (!cap_str(cap, q, QUEUE_NAME_MAX) || !queue_name_valid(q)) {
+        set_error(r, MHD_HTTP_NOT_FOUND, "not found", "no such queue");
+        return false;
+    }
+    buf_init(&err, 1024);
+    bool found = false;
+    if (queue_list(c, &names, &n, &err) < 0) {
+        redis_failed(s, c, &err, r);
+        buf_release(&err);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        found |= strcmp(names[i], q) == 0;
+        free(names[i]);
+    }
+    free(names);
+    buf_release(&err);
+    if (!found)
+        not_found(r, "queue", q);
+    return found;
+}
+
+static void h_queues(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
+{
+    (void)caps;
+    static const char *const none[] = {NULL};
+    struct api_arg *args;
+    size_t nargs;
+    if (only_args(qs, none, &args, &nargs, r) < 0)
+        return;
+    api_args_free(args, nargs);
+    redisContext *c = thread_redis(s, r);
+    if (!c)
+        return;
+    char **names = NULL;
+    size_t n = 0;
+    struct buf err;
+    buf_init(&err, 1024);
+    if (queue_list(c, &names, &n, &err) < 0) {
+        redis_failed(s, c, &err, r);
+        buf_release(&err);
+        return;
+    }
+    json_t *items = json_array();
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        struct queue_info qi;
+        if (ok && queue_inspect(c, names[i], &qi, &err) < 0) {
+            redis_failed(s, c, &err, r);
+            ok = false;
+        }
+        if (ok)
+            json_array_append_new(items, queue_json(&qi));
+        free(names[i]);
+    }
+    free(names);
+    buf_release(&err);
+    if (ok)
+        r->body = json_pack("{s:o}", "items", items);
+    else
+        json_decref(items);
+}
+
+static void h_queue(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
+{
+    static const char *const none[] = {NULL};
+    struct api_arg *args;
+    size_t nargs;
+    char q[QUEUE_NAME_MAX];
+    if (only_args(qs, none, &args, &nargs, r) < 0)
+        return;
+    api_args_free(args, nargs);
+    redisContext *c = thread_redis(s, r);
+    if (!c || !known_queue(s, c, &caps[0], q, r))
+        return;
+    struct queue_info qi;
+    struct buf err;
+    buf_init(&err, 1024);
+    if (queue_inspect(c, q, &qi, &err) < 0)
+        redis_failed(s, c, &err, r);
+    else
+        r->body = queue_json(&qi);
+    buf_release(&err);
+}
+
+static void h_queue_tasks(struct api_server *s, const struct slice *caps, const char *qs,
+                          struct resp *r)
+{
+    static const char *const allowed[] = {"state", "page", "size", NULL};
+    struct api_arg *args;
+    size_t nargs;
+    char q[QUEUE_NAME_MAX];
+    if (only_args(qs, allowed, &args, &nargs, r) < 0)
+        return;
+    enum task_state st = TASK_PENDING;
+    int64_t page = 1, size = 50;
+    struct buf reason;
+    buf_init(&reason, 256);
+    for (size_t i = 0; i < nargs && !reason.len; i++) {
+        const char *k = args[i].key, *v = args[i].val;
+        if (strcmp(k, "state") == 0 && task_state_parse(v, &st) < 0)
+            buf_setf(&reason,
+                     "state: \"%.32s\" is not one of pending, active, scheduled, "
+                     "retry, archived, completed",
+                     v);
+        else if (strcmp(k, "page") == 0 && parse_int64(v, 1, 1000000, &page) < 0)
+            buf_setf(&reason, "page: expected an integer in 1..1000000");
+        else if (strcmp(k, "size") == 0 && parse_int64(v, 1, s->cfg->api.max_page_size, &size) < 0)
+            buf_setf(&reason, "size: expected an integer in 1..%d", s->cfg->api.max_page_size);
+    }
+    api_args_free(args, nargs);
+    if (reason.len) {
+        bad_request(r, &reason);
+        buf_release(&reason);
+        return;
+    }
+    buf_release(&reason);
+    redisContext *c = thread_redis(s, r);
+    if (!c || !known_queue(s, c, &caps[0], q, r))
+        return;
+    struct task *tasks = NULL;
+    size_t n = 0;
+    struct buf err;
+    buf_init(&err, 1024);
+    if (queue_tasks(c, q, st, (page - 1) * size, size, &tasks, &n, &err) < 0) {
+        redis_failed(s, c, &err, r);
+    } else {
+        json_t *items = json_array();
+        for (size_t i = 0; i < n; i++) {
+            json_array_append_new(items, task_json(&tasks[i]));
+            task_release(&tasks[i]);
+        }
+        free(tasks);
+        r->body = json_pack("{s:o}", "items", items);
+    }
+    buf_release(&err);
+}
+
+/* Loads task caps[0] from any queue; false after a 404 or 5xx. */
+static bool find_task(struct api_server *s, redisContext *c, const struct slice *cap,
+                      struct task *t, struct resp *r)
+{
+    char id[TASK_ID_MAX];
+    if (!cap_str(cap, id, sizeof(id)) || !task_id_valid(id)) {
+        set_error(r, MHD_HTTP_NOT_FOUND, "not found", "no such task");
+        return false;
+    }
+    struct buf err;
+    buf_init(&err, 1024);
+    int rc = queue_task_get(c, NULL, id, t, &err);
+    if (rc == QUEUE_NOTFOUND)
+        not_found(r, "task", id);
+    else if (rc != 0)
+        redis_failed(s, c, &err, r);
+    if (rc != 0)
+        task_release(t);
+    buf_release(&err);
+    return rc == 0;
+}
+
+static void h_task(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
+{
+    static const char *const none[] = {NULL};
+    struct api_arg *args;
+    size_t nargs;
+    if (only_args(qs, none, &args, &nargs, r) < 0)
+        return;
+    api_args_free(args, nargs);
+    redisContext *c = thread_redis(s, r);
+    struct task t = {0};
+    if (!c || !find_task(s, c, &caps[0], &t, r))
+        return;
+    r->body = task_json(&t);
+    task_release(&t);
+}
+
+static void h_workers(struct api_server *s, const struct slice *caps, const char *qs,
+                      struct resp *r)
+{
+    (void)caps;
+    static const char *const none[] = {NULL};
+    static const struct presence workers = {WORKER_REGISTRY_KEY, WORKER_INFO_PREFIX};
+    struct api_arg *args;
+    size_t nargs;
+    if (only_args(qs, none, &args, &nargs, r) < 0)
+        return;
+    api_args_free(args, nargs);
+    redisContext *c = thread_redis(s, r);
+    if (!c)
+        return;
+    json_t *all;
+    struct buf err;
+    buf_init(&err, 1024);
+    if (presence_list(c, &workers, &all, &err) < 0)
+        redis_failed(s, c, &err, r);
+    else
+        r->body = json_pack("{s:o}", "items", all);
+    buf_release(&err);
+}
+
+static void h_sched_jobs(struct api_server *s, const struct slice *caps, const char *qs,
+                         struct resp *r)
+{
+    (void)caps;
+    static const char *const none[] = {NULL};
+    struct api_arg *args;
+    size_t nargs;
+    if (only_args(qs, none, &args, &nargs, r) < 0)
+        return;
+    api_args_free(args, nargs);
+    redisContext *c = thread_redis(s, r);
+    if (!c)
+        return;
+    json_t *all;
+    struct buf err;
+    buf_init(&err, 1024);
+    if (sched_live_jobs(c, now_ms(), &all, &err) < 0)
+        redis_failed(s, c, &err, r);
+    else
+        r->body = json_pack("{s:o}", "items", all);
+    buf_release(&err);
+}
+
+/* A duration member ("30s", "5m", or integer milliseconds); -1 after a 400. */
+static int body_duration(json_t *v, const char *key, int64_t *ms, struct buf *reason)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *ms = json_integer_value(v);
+        return 0;
+    }
+    if (json_is_string(v) && duration_parse(json_string_value(v), ms) == 0 && *ms >= 0)
+        return 0;
+    buf_setf(reason, "%s: expected a duration (\"30s\") or milliseconds", key);
+    return -1;
+}
+
+/* POST /api/v1/tasks: the options of `inventory task submit` as JSON. */
+static int submit_parse(const char *in, size_t len, const char **type, struct buf *payload,
+                        struct enqueue_opts *o, json_t **doc, struct buf *reason)
+{
+    json_error_t je;
+    *doc = json_loadb(in, len, JSON_REJECT_DUPLICATES, &je);
+    if (!*doc) {
+        buf_setf(reason, "invalid JSON body: %.120s", je.text);
+        return -1;
+    }
+    if (!json_is_object(*doc)) {
+        buf_setf(reason, "expected a JSON object");
+        return -1;
+    }
+    const char *key;
+    json_t *v;
+    bool in_given = false, at_given = false;
+    json_object_foreach(*doc, key, v)
+    {
+        int64_t ms;
+        if (strcmp(key, "type") == 0) {
+            if (!json_is_string(v) || !json_string_length(v)) {
+                buf_setf(reason, "type: expected a non-empty string");
+                return -1;
+            }
+            *type = json_string_value(v);
+        } else if (strcmp(key, "payload") == 0) {
+            int rc = 0;
+            if (json_is_string(v)) {
+                rc = buf_add(payload, json_string_value(v), json_string_length(v));
+            } else if (json_is_object(v) || json_is_array(v)) {
+                char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                rc = text ? buf_adds(payload, text) : -1;
+                free(text);
+            } else if (!json_is_null(v)) {
+                buf_setf(reason, "payload: expected an object, array or string");
+                return -1;
+            }
+            if (rc < 0) {
+                buf_setf(reason, "payload: too large");
+                return -1;
+            }
+        } else if (strcmp(key, "queue") == 0) {
+            if (!json_is_string(v) || !queue_name_valid(json_string_value(v))) {
+                buf_setf(reason, "queue: expected a queue name (1-63 of A-Z a-z 0-9 _ . : -)");
+                return -1;
+            }
+            o->queue = json_string_value(v);
+        } else if (strcmp(key, "id") == 0) {
+            if (!json_is_string(v) || !task_id_valid(json_string_value(v))) {
+                buf_setf(reason, "id: expected a task id (1-63 of A-Z a-z 0-9 _ . : -)");
+                return -1;
+            }
+            o->id = json_string_value(v);
+        } else if (strcmp(key, "max_retry") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 10000) {
+                buf_setf(reason, "max_retry: expected an integer in 0..10000");
+                return -1;
+            }
+            o->max_retry = (int)json_integer_value(v);
+        } else if (strcmp(key, "timeout") == 0) {
+            if (body_duration(v, key, &o->timeout_ms, reason) < 0)
+                return -1;
+        } else if (strcmp(key, "deadline") == 0) {
+            if (body_duration(v, key, &ms, reason) < 0)
+                return -1;
+            o->deadline_ms = now_ms() + ms;
+        } else if (strcmp(key, "retention") == 0) {
+            if (body_duration(v, key, &o->retention_ms, reason) < 0)
+                return -1;
+        } else if (strcmp(key, "process_in") == 0) {
+            if (body_duration(v, key, &ms, reason) < 0)
+                return -1;
+            o->process_at_ms = now_ms() + ms;
+            in_given = true;
+        } else if (strcmp(key, "process_at") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                json_integer_value(v) > INT64_MAX / 1000) {
+                buf_setf(reason, "process_at: expected Unix seconds");
+                return -1;
+            }
+            o->process_at_ms = json_integer_value(v) * 1000;
+            at_given = true;
+        } else {
+            buf_setf(reason, "unknown field \"%.64s\"", key);
+            return -1;
+        }
+    }
+    if (!*type) {
+        buf_setf(reason, "missing \"type\"");
+        return -1;
+    }
+    if (in_given && at_given) {
+        buf_setf(reason, "give process_in or process_at, not both");
+        return -1;
+    }
+    if (!task_handler_find(*type)) {
+        buf_setf(reason, "unknown task type \"%.64s\" (see 'inventory task list')", *type);
+        return -1;
+    }
+    return 0;
+}
+
+static void h_task_submit(struct api_server *s, const struct slice *caps, const char *qs,
+                          struct resp *r)
+{
+    (void)caps;
+    static const char *const none[] = {NULL};
+    struct api_arg *args;
+    size_t nargs;
+    if (only_args(qs, none, &args, &nargs, r) < 0)
+        return;
+    api_args_free(args, nargs);
+    const char *type = NULL;
+    struct enqueue_opts o = {.max_retry = -1, .timeout_ms = -1};
+    struct buf payload, reason, err;
+    json_t *doc = NULL;
+    buf_init(&payload, TASK_PAYLOAD_MAX);
+    buf_init(&reason, 512);
+    buf_init(&err, 1024);
+    if (submit_parse(r->in, r->in_len, &type, &payload, &o, &doc, &reason) < 0) {
+        bad_request(r, &reason);
+        goto out;
+    }
+    if (!o.queue)
+        o.queue = QUEUE_DEFAULT;
+    redisContext *c = thread_redis(s, r);
+    if (!c)
+        goto out;
+    char id[TASK_ID_MAX];
+    int rc = queue_enqueue(c, type, payload.ptr, payload.len, &o, id, &err);
+    if (rc == QUEUE_CONFLICT) {
+        char why[160];
+        snprintf(why, sizeof(why), "task \"%s\" already exists in queue \"%s\"", o.id, o.queue);
+        set_error(r, MHD_HTTP_CONFLICT, "conflict", why);
+    } else if (rc != 0) {
+        redis_failed(s, c, &err, r);
+    } else {
+        r->status = MHD_HTTP_CREATED;
+        r->body = json_pack("{s:s,s:s}", "queue", o.queue, "id", id);
+    }
+out:
+    json_decref(doc);
+    buf_release(&payload);
+    buf_release(&reason);
+    buf_release(&err);
+}
+
+static void set_paused(struct api_server *s, const struct slice *caps, const char *qs,
+                       struct resp *r, bool paused)
+{
+    static const char *const none[] = {NULL};
+    struct api_arg *args;
+    size_t nargs;
+    char q[QUEUE_NAME_MAX];
+    if (only_args(qs, none, &args, &nargs, r) < 0)
+        return;
+    api_args_free(args, nargs);
+    redisContext *c = thread_redis(s, r);
+    if (!c || !known_queue(s, c, &caps[0], q, r))
+        return;
+    struct buf err;
+    buf_init(&err, 1024);
+    if (queue_set_paused(c, q, paused, &err) < 0)
+        redis_failed(s, c, &err, r);
+    else
+        r->body = json_pack("{s:s,s:b}", "queue", q, "paused", paused);
+    buf_release(&err);
+}
+
+static void h_pause(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
+{
+    set_paused(s, caps, qs, r, true);
+}
+
+static void h_resume(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
+{
+    set_paused(s, caps, qs, r, false);
+}
+
+static void h_task_delete(struct api_server *s, const struct slice *caps, const char *qs,
+                          struct resp *r)
+{
+    static const char *const none[] = {NULL};
+    struct api_arg *args;
+    size_t nargs;
+    if (only_args(qs, none, &args, &nargs, r) < 0)
+        return;
+    api_args_free(args, nargs);
+    redisContext *c = thread_redis(s, r);
+    struct task t = {0};
+    if (!c || !find_task(s, c, &caps[0], &t, r))
+        return;
+    struct buf err;
+    buf_init(&err, 1024);
+    int rc = queue_task_delete(c, t.queue, t.id, &err);
+    if (rc == QUEUE_NOTFOUND)
+        not_found(r, "task", t.id);
+    else if (rc == QUEUE_BUSY)
+        set_error(r, MHD_HTTP_CONFLICT, "conflict",
+                  "the task is active; cancel it first (POST .../cancel)");
+    else if (rc != 0)
+        redis_failed(s, c, &err, r);
+    else
+        r->body = json_pack("{s:s,s:s,s:b}", "queue", t.queue, "id", t.id, "deleted", true);
+    buf_release(&err);
+    task_release(&t);
+}
+
+static void h_task_cancel(struct api_server *s, const struct slice *caps, const char *qs,
+                          struct resp *r)
+{
+    static const char *const none[] = {NULL};
+    struct api_arg *args;
+    size_t nargs;
+    if (only_args(qs, none, &args, &nargs, r) < 0)
+        return;
+    api_args_free(args, nargs);
+    redisContext *c = thread_redis(s, r);
+    struct task t = {0};
+    if (!c || !find_task(s, c, &caps[0], &t, r))
+        return;
+    struct buf err;
+    long long receivers = 0;
+    buf_init(&err, 1024);
+    if (queue_task_cancel(c, t.id, &receivers, &err) < 0) {
+        redis_failed(s, c, &err, r);
+    } else {
+        r->status = MHD_HTTP_ACCEPTED;
+        r->body = json_pack("{s:s,s:s,s:s,s:I}", "queue", t.queue, "id", t.id, "state",
+                            task_state_name(t.state), "receivers", (json_int_t)receivers);
+    }
+    buf_release(&err);
+    task_release(&t);
+}
+
+/* First match of path and method wins; GET routes answer HEAD too. The data
+ * routes (patterns "/api/v1/:source/...") come last and are skipped once a
+ * route with a literal second segment matched the path, so
+ * GET /api/v1/queues/q/pause is a 405, not an unknown model. */
 static const struct route {
     const char *method;
     const char *pattern;
@@ -588,6 +1177,17 @@ static const struct route {
     {"GET", "/ready", h_ready, OPEN},
     {"GET", "/version", h_version, OPEN},
     {"GET", "/api/v1/models", h_models, READ},
+    {"GET", "/api/v1/queues", h_queues, READ},
+    {"GET", "/api/v1/queues/:q", h_queue, READ},
+    {"GET", "/api/v1/queues/:q/tasks", h_queue_tasks, READ},
+    {"POST", "/api/v1/queues/:q/pause", h_pause, ADMIN},
+    {"POST", "/api/v1/queues/:q/resume", h_resume, ADMIN},
+    {"POST", "/api/v1/tasks", h_task_submit, ADMIN},
+    {"GET", "/api/v1/tasks/:id", h_task, READ},
+    {"DELETE", "/api/v1/tasks/:id", h_task_delete, ADMIN},
+    {"POST", "/api/v1/tasks/:id/cancel", h_task_cancel, ADMIN},
+    {"GET", "/api/v1/workers", h_workers, READ},
+    {"GET", "/api/v1/scheduler/jobs", h_sched_jobs, READ},
     {"GET", "/api/v1/:source/:model", h_list, READ},
     {"GET", "/api/v1/:source/:model/:id", h_get, READ},
     {"GET", "/api/v1/:source/:model/:id/links", h_links, READ},
@@ -711,15 +1311,22 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned int statu
     return ret;
 }
 
+static bool is_data_route(const struct route *rt)
+{
+    return strncmp(rt->pattern, "/api/v1/:", 9) == 0;
+}
+
 /* The methods of the routes matching path, for Allow ("GET, HEAD, POST"). */
 static void allowed_methods(const char *path, char *out, size_t n)
 {
     struct slice caps[API_ROUTE_MAX_CAPS];
     size_t ncaps;
-    bool get = false, post = false, del = false;
+    bool get = false, post = false, del = false, specific = false;
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
-        if (!api_route_match(routes[i].pattern, path, caps, &ncaps))
+        if (!api_route_match(routes[i].pattern, path, caps, &ncaps) ||
+            (specific && is_data_route(&routes[i])))
             continue;
+        specific |= !is_data_route(&routes[i]);
         get |= strcmp(routes[i].method, "GET") == 0;
         post |= strcmp(routes[i].method, "POST") == 0;
         del |= strcmp(routes[i].method, "DELETE") == 0;
@@ -775,12 +1382,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct slice caps[API_ROUTE_MAX_CAPS];
     size_t ncaps = 0;
     const struct route *hit = NULL;
-    bool known = false;
+    bool known = false, specific = false;
     const char *m = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ? MHD_HTTP_METHOD_GET : method;
     for (size_t i = 0; i < ARRAY_SIZE(routes) && !hit; i++) {
-        if (!api_route_match(routes[i].pattern, path, caps, &ncaps))
+        if (!api_route_match(routes[i].pattern, path, caps, &ncaps) ||
+            (specific && is_data_route(&routes[i])))
             continue;
         known = true;
+        specific |= !is_data_route(&routes[i]);
         if (strcmp(routes[i].method, m) == 0)
             hit = &routes[i];
     }
@@ -912,11 +1521,16 @@ void api_server_stop(struct api_server *s)
     log_info("api stopping", LF_INT("in_flight", atomic_load(&s->inflight)));
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
-    for (size_t i = 0; i < s->nconns; i++)
+    for (size_t i = 0; i < s->nconns; i++) {
         if (s->conns[i])
             PQfinish(s->conns[i]);
+        rds_conn_release(s->rconns[i]);
+        free(s->rconns[i]);
+    }
     free(s->conns);
+    free(s->rconns);
     s->conns = NULL;
+    s->rconns = NULL;
     s->nconns = 0;
     pthread_mutex_destroy(&s->mu);
 }

@@ -18,6 +18,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/rds.h"
 
 #define API_MEMORY_LIMIT (32u << 10) /* per connection: request line + headers */
 #define API_CONN_LIMIT   1024u
@@ -31,8 +32,9 @@ struct api_server {
     struct MHD_Daemon *daemon;
     unsigned int port;
     unsigned int threads;
-    pthread_mutex_t mu; /* guards conns */
-    PGconn **conns;     /* one slot per pool thread, opened on first use */
+    pthread_mutex_t mu;       /* guards conns */
+    PGconn **conns;           /* one slot per pool thread, opened on first use */
+    struct rds_conn **rconns; /* the same slots: Redis, opened on first use */
     size_t nconns;
     atomic_int inflight; /* requests between their request line and completion */
 };

@@ -9,7 +9,6 @@
 #include "core/httpd.h"
 #include "core/rds.h"
 #include "core/util.h"
-#include "queue/presence.h"
 #include "queue/scheduler.h"
 
 static int sched_start(struct cli_ctx *ctx)
@@ -40,57 +39,6 @@ static int sched_start(struct cli_ctx *ctx)
     return rc;
 }
 
-/* One job as `scheduler jobs` shows it. */
-struct job_row {
-    json_t *entry; /* borrowed from the registry JSON */
-    const char *id, *type, *spec;
-    int64_t prev_ms, next_ms; /* -1: none */
-};
-
-static int cmp_rows(const void *a, const void *b)
-{
-    const struct job_row *x = a, *y = b;
-    int c = strcmp(x->type, y->type);
-    if (c == 0)
-        c = strcmp(x->spec, y->spec);
-    return c ? c : strcmp(x->id, y->id);
-}
-
-/* Entries of every live scheduler, merged by job id (json array, caller decrefs). */
-static int live_entries(redisContext *c, json_t **out, struct buf *err)
-{
-    static const struct presence scheds = {SCHED_REGISTRY_KEY, SCHED_INFO_PREFIX};
-    json_t *all;
-    if (presence_list(c, &scheds, &all, err) < 0)
-        return -1;
-    json_t *byid = json_object();
-    size_t i;
-    json_t *j;
-    json_array_foreach(all, i, j)
-    {
-        size_t k;
-        json_t *e;
-        json_array_foreach(json_object_get(j, "entries"), k, e)
-        {
-            const char *id = json_string_value(json_object_get(e, "id"));
-            if (id && json_is_string(json_object_get(e, "type")) &&
-                json_is_string(json_object_get(e, "spec")) &&
-                json_is_string(json_object_get(e, "queue")) && !json_object_get(byid, id))
-                json_object_set(byid, id, e);
-        }
-    }
-    json_decref(all);
-    *out = json_array();
-    const char *id;
-    json_t *e;
-    json_object_foreach(byid, id, e)
-    {
-        json_array_append(*out, e);
-    }
-    json_decref(byid);
-    return 0;
-}
-
 static void fmt_ms(int64_t ms, char *out, size_t n)
 {
     if (ms < 0)
@@ -109,33 +57,10 @@ static int sched_jobs(struct cli_ctx *ctx)
     json_t *all;
     struct buf err;
     buf_init(&err, 1024);
-    if (live_entries(ctx->redis, &all, &err) < 0)
+    if (sched_live_jobs(ctx->redis, now_ms(), &all, &err) < 0)
         return cmd_fail_err(&err);
-    size_t n = json_array_size(all);
-    struct job_row *rows = xcalloc(n ? n : 1, sizeof(*rows));
-    int64_t now = now_ms();
-    for (size_t i = 0; i < n; i++) {
-        struct job_row *row = &rows[i];
-        row->entry = json_array_get(all, i);
-        row->id = json_string_value(json_object_get(row->entry, "id"));
-        row->type = json_string_value(json_object_get(row->entry, "type"));
-        row->spec = json_string_value(json_object_get(row->entry, "spec"));
-        const char *tz = json_string_value(json_object_get(row->entry, "tz"));
-        const char *q = json_string_value(json_object_get(row->entry, "queue"));
-        struct cron_spec cs;
-        row->next_ms = -1;
-        if (cron_parse(&cs, row->spec, tz, NULL) == 0) {
-            row->next_ms = cron_next(&cs, now);
-            cron_release(&cs);
-        }
-        if (queue_tick_marker(ctx->redis, q, row->id, &row->prev_ms, &err) < 0) {
-            free(rows);
-            json_decref(all);
-            return cmd_fail_err(&err);
-        }
-    }
     buf_release(&err);
-    qsort(rows, n, sizeof(*rows), cmp_rows);
+    size_t n = json_array_size(all);
     long long size = cli_int(ctx, "size"), page = cli_int(ctx, "page");
     size_t from = (size_t)((page - 1) * size), to = from + (size_t)size;
     if (from > n)
@@ -144,14 +69,8 @@ static int sched_jobs(struct cli_ctx *ctx)
         to = n;
     if (cmd_out(ctx) == OUT_JSON) {
         json_t *out = json_array();
-        for (size_t i = from; i < to; i++) {
-            json_t *o = json_deep_copy(rows[i].entry);
-            json_object_set_new(o, "prev_ms",
-                                rows[i].prev_ms < 0 ? json_null() : json_integer(rows[i].prev_ms));
-            json_object_set_new(o, "next_ms",
-                                rows[i].next_ms < 0 ? json_null() : json_integer(rows[i].next_ms));
-            json_array_append_new(out, o);
-        }
+        for (size_t i = from; i < to; i++)
+            json_array_append(out, json_array_get(all, i));
         json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         putchar('\n');
         json_decref(out);
@@ -159,16 +78,19 @@ static int sched_jobs(struct cli_ctx *ctx)
         struct table t;
         table_init(&t, job_cols, ARRAY_SIZE(job_cols));
         for (size_t i = from; i < to; i++) {
+            json_t *e = json_array_get(all, i);
             char prev[64], next[64];
-            fmt_ms(rows[i].prev_ms, prev, sizeof(prev));
-            fmt_ms(rows[i].next_ms, next, sizeof(next));
-            const char *row[] = {rows[i].id, rows[i].spec, rows[i].type, prev, next};
+            json_t *p = json_object_get(e, "prev_ms"), *x = json_object_get(e, "next_ms");
+            fmt_ms(json_is_integer(p) ? json_integer_value(p) : -1, prev, sizeof(prev));
+            fmt_ms(json_is_integer(x) ? json_integer_value(x) : -1, next, sizeof(next));
+            const char *row[] = {json_string_value(json_object_get(e, "id")),
+                                 json_string_value(json_object_get(e, "spec")),
+                                 json_string_value(json_object_get(e, "type")), prev, next};
             table_add_row(&t, row);
         }
         table_print(&t, cmd_out(ctx), stdout);
         table_release(&t);
     }
-    free(rows);
     json_decref(all);
     return EXIT_OK;
 }

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <openssl/sha.h>
 
+#include "core/cron.h"
 #include "core/log.h"
 #include "core/rds.h"
 #include "core/util.h"
@@ -503,5 +504,83 @@ int sched_run(const struct sched_opts *o, struct sched_set *set, struct buf *err
     deregister(&s);
     rds_conn_release(&s.rc);
     log_info("scheduler stopped", LF_STR("id", s.id));
+    return 0;
+}
+
+/* ---- live jobs (scheduler jobs, REST API) ---- */
+
+struct live_job {
+    json_t *entry; /* borrowed */
+    const char *id, *type, *spec;
+};
+
+static int cmp_live_jobs(const void *a, const void *b)
+{
+    const struct live_job *x = a, *y = b;
+    int c = strcmp(x->type, y->type);
+    if (c == 0)
+        c = strcmp(x->spec, y->spec);
+    return c ? c : strcmp(x->id, y->id);
+}
+
+int sched_live_jobs(redisContext *c, int64_t now, json_t **out, struct buf *err)
+{
+    static const struct presence scheds = {SCHED_REGISTRY_KEY, SCHED_INFO_PREFIX};
+    json_t *all;
+    *out = NULL;
+    if (presence_list(c, &scheds, &all, err) < 0)
+        return -1;
+    /* Merge by id: the first scheduler publishing a job wins. */
+    json_t *byid = json_object();
+    size_t i;
+    json_t *j;
+    json_array_foreach(all, i, j)
+    {
+        size_t k;
+        json_t *e;
+        json_array_foreach(json_object_get(j, "entries"), k, e)
+        {
+            const char *id = json_string_value(json_object_get(e, "id"));
+            if (id && json_is_string(json_object_get(e, "type")) &&
+                json_is_string(json_object_get(e, "spec")) &&
+                json_is_string(json_object_get(e, "queue")) && !json_object_get(byid, id))
+                json_object_set(byid, id, e);
+        }
+    }
+    json_decref(all);
+    size_t n = json_object_size(byid), at = 0;
+    struct live_job *rows = xcalloc(n ? n : 1, sizeof(*rows));
+    const char *key;
+    json_t *e;
+    json_object_foreach(byid, key, e)
+    {
+        rows[at++] = (struct live_job){e, key, json_string_value(json_object_get(e, "type")),
+                                       json_string_value(json_object_get(e, "spec"))};
+    }
+    qsort(rows, n, sizeof(*rows), cmp_live_jobs);
+    int rc = 0;
+    *out = json_array();
+    for (i = 0; i < n && rc == 0; i++) {
+        json_t *o = json_deep_copy(rows[i].entry);
+        const char *tz = json_string_value(json_object_get(o, "tz"));
+        const char *q = json_string_value(json_object_get(o, "queue"));
+        int64_t prev = -1, next = -1;
+        struct cron_spec cs;
+        if (cron_parse(&cs, rows[i].spec, tz, NULL) == 0) {
+            next = cron_next(&cs, now);
+            cron_release(&cs);
+        }
+        rc = queue_tick_marker(c, q, rows[i].id, &prev, err);
+        json_object_set_new(o, "prev_ms", prev < 0 ? json_null() : json_integer(prev));
+        json_object_set_new(o, "next_ms", next < 0 ? json_null() : json_integer(next));
+        json_array_append_new(*out, o);
+    }
+    free(rows);
+    json_decref(byid);
+    if (rc < 0) {
+        json_decref(*out);
+        *out = NULL;
+        return -1;
+    }
     return 0;
 }

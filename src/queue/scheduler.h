@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/cron.h"
@@ -52,5 +54,12 @@ struct sched_opts {
 
 /* Runs until *stop; returns 0, or -1 with err when it could not start. */
 int sched_run(const struct sched_opts *o, struct sched_set *set, struct buf *err) MUSTCHECK;
+
+/* The periodic jobs of every live scheduler (the presence registry), merged
+ * by job id and sorted by type, spec, id; each entry (as the scheduler
+ * published it) gains prev_ms (the last enqueued tick) and next_ms (the next
+ * run after now), null when unknown. Shared by `scheduler jobs` and the
+ * REST API. *out: a new array. */
+int sched_live_jobs(redisContext *c, int64_t now, json_t **out, struct buf *err) MUSTCHECK;
 
 #endif
