@@ -48,7 +48,9 @@ struct resp {
     const char *in; /* request body, NUL-terminated ("" without one) */
     size_t in_len;
     unsigned int status;
-    json_t *body; /* owned */
+    json_t *body;      /* owned */
+    char *text;        /* owned; sent instead of body when set (/metrics) */
+    const char *ctype; /* of text */
 };
 
 /* Who may call a route (docs/api.md, Authentication). */
@@ -399,6 +401,23 @@ static void h_ready(struct api_server *s, const struct slice *caps, const char *
     r->status = pg && rd ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
     r->body = json_pack("{s:s,s:{s:s,s:s}}", "status", pg && rd ? "ok" : "unavailable", "checks",
                         "postgres", pg ? "ok" : "failed", "redis", rd ? "ok" : "failed");
+}
+
+static void h_metrics(struct api_server *s, const struct slice *caps, const char *qs,
+                      struct resp *r)
+{
+    (void)caps;
+    (void)qs;
+    struct buf out;
+    buf_init(&out, 16u << 20);
+    if (metrics_render(&s->reg, &out) < 0) {
+        buf_release(&out);
+        set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
+        return;
+    }
+    r->text = out.ptr ? buf_detach(&out) : xstrdup("");
+    r->ctype = METRICS_CONTENT_TYPE;
+    r->body = json_null(); /* not sent: marks the answer as given */
 }
 
 static void h_models(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
@@ -1176,6 +1195,7 @@ static const struct route {
     {"GET", "/health", h_health, OPEN},
     {"GET", "/ready", h_ready, OPEN},
     {"GET", "/version", h_version, OPEN},
+    {"GET", "/metrics", h_metrics, OPEN},
     {"GET", "/api/v1/models", h_models, READ},
     {"GET", "/api/v1/queues", h_queues, READ},
     {"GET", "/api/v1/queues/:q", h_queue, READ},
@@ -1311,6 +1331,44 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned int statu
     return ret;
 }
 
+static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned int status, char *text,
+                                 const char *ctype)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    enum MHD_Result ret = MHD_NO;
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) == MHD_YES)
+        ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Counts a finished request by route pattern (the matched one, else
+ * "unmatched"), method and status; observes its latency. */
+static void record(struct api_server *s, const char *route, const char *method, unsigned int status,
+                   int64_t t0)
+{
+    static const char *const methods[] = {"GET", "HEAD", "POST", "DELETE", "PUT", "PATCH"};
+    const char *m = "other";
+    for (size_t i = 0; i < ARRAY_SIZE(methods); i++)
+        if (strcmp(method, methods[i]) == 0)
+            m = methods[i];
+    char code[8];
+    snprintf(code, sizeof(code), "%u", status);
+    metrics_inc(s->m_requests, (const char *const[]){route, m, code}, 1);
+    metrics_observe(s->m_latency, (const char *const[]){route}, (double)(mono_ms() - t0) / 1000.0);
+}
+
+static void collect_inflight(void *arg)
+{
+    struct api_server *s = arg;
+    metrics_set(s->m_inflight, NULL, atomic_load(&s->inflight));
+}
+
 static bool is_data_route(const struct route *rt)
 {
     return strncmp(rt->pattern, "/api/v1/:", 9) == 0;
@@ -1345,7 +1403,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     if (!q)
         return MHD_NO;
-    struct resp r = {"", 0, MHD_HTTP_OK, NULL};
+    struct resp r = {.in = "", .status = MHD_HTTP_OK};
     if (!q->started) {
         q->started = true;
         /* A declared body over the limit is refused before it is read. */
@@ -1369,6 +1427,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                   "the request body is over 1 MiB");
         enum MHD_Result ret =
             send_json(conn, r.status, r.body, MHD_HTTP_HEADER_CONNECTION, "close");
+        record(s, "unmatched", method, r.status, q->t0);
         json_decref(r.body);
         return ret;
     }
@@ -1382,16 +1441,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct slice caps[API_ROUTE_MAX_CAPS];
     size_t ncaps = 0;
     const struct route *hit = NULL;
+    const char *pattern = "unmatched";
     bool known = false, specific = false;
     const char *m = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ? MHD_HTTP_METHOD_GET : method;
     for (size_t i = 0; i < ARRAY_SIZE(routes) && !hit; i++) {
         if (!api_route_match(routes[i].pattern, path, caps, &ncaps) ||
             (specific && is_data_route(&routes[i])))
             continue;
+        if (!known)
+            pattern = routes[i].pattern;
         known = true;
         specific |= !is_data_route(&routes[i]);
-        if (strcmp(routes[i].method, m) == 0)
+        if (strcmp(routes[i].method, m) == 0) {
             hit = &routes[i];
+            pattern = hit->pattern;
+        }
     }
     const char *hname = NULL, *hval = NULL;
     char allow[64];
@@ -1412,7 +1476,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!r.body)
             set_error(&r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
     }
-    enum MHD_Result ret = send_json(conn, r.status, r.body, hname, hval);
+    enum MHD_Result ret = r.text ? send_text(conn, r.status, r.text, r.ctype)
+                                 : send_json(conn, r.status, r.body, hname, hval);
+    record(s, pattern, method, r.status, q->t0);
     log_debug("api request", LF_STR("method", method), LF_STR("path", path),
               LF_INT("status", r.status), LF_INT("ms", mono_ms() - q->t0));
     json_decref(r.body);
@@ -1455,6 +1521,20 @@ int api_server_start(struct api_server *s, const struct config *cfg, struct buf 
     s->cfg = cfg;
     pthread_mutex_init(&s->mu, NULL);
     atomic_init(&s->inflight, 0);
+    metrics_registry_init(&s->reg);
+    static const char *const rmc[] = {"route", "method", "code"}, *const route[] = {"route"};
+    static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                    0.25,  0.5,    1,     2.5,  5,     10,   30};
+    s->m_requests = metrics_counter(&s->reg, "inventory_api_requests_total",
+                                    "HTTP requests answered by the REST API, by route pattern, "
+                                    "method and status code.",
+                                    3, rmc);
+    s->m_latency = metrics_histogram(&s->reg, "inventory_api_request_duration_seconds",
+                                     "Time from request line to answer, by route pattern.", 1,
+                                     route, ARRAY_SIZE(bounds), bounds);
+    s->m_inflight = metrics_gauge(&s->reg, "inventory_api_requests_in_flight",
+                                  "Requests received and not yet completed.", 0, NULL);
+    metrics_on_collect(&s->reg, collect_inflight, s);
     if (parse_address(cfg->api.address, host, sizeof(host), &port) < 0) {
         buf_setf(err, "api.address: invalid listen address \"%s\"", cfg->api.address);
         goto fail;
@@ -1498,6 +1578,7 @@ int api_server_start(struct api_server *s, const struct config *cfg, struct buf 
              LF_INT("threads", s->threads));
     return 0;
 fail:
+    metrics_registry_release(&s->reg);
     pthread_mutex_destroy(&s->mu);
     return -1;
 }
@@ -1532,5 +1613,6 @@ void api_server_stop(struct api_server *s)
     s->conns = NULL;
     s->rconns = NULL;
     s->nconns = 0;
+    metrics_registry_release(&s->reg);
     pthread_mutex_destroy(&s->mu);
 }

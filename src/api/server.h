@@ -18,6 +18,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/metrics.h"
 #include "core/rds.h"
 
 #define API_MEMORY_LIMIT (32u << 10) /* per connection: request line + headers */
@@ -36,7 +37,9 @@ struct api_server {
     PGconn **conns;           /* one slot per pool thread, opened on first use */
     struct rds_conn **rconns; /* the same slots: Redis, opened on first use */
     size_t nconns;
-    atomic_int inflight; /* requests between their request line and completion */
+    atomic_int inflight;         /* requests between their request line and completion */
+    struct metrics_registry reg; /* GET /metrics */
+    struct metric *m_requests, *m_latency, *m_inflight;
 };
 
 /* Listens on cfg->api.address with cfg->api.threads threads (0: CPUs) and

@@ -483,3 +483,39 @@ def test_token_config_errors(inv, make_config, tokens, needle):
 def test_auth_config_error(inv, make_config):
     r = inv("api", "start", config=make_config(api={"auth": "maybe"}))
     assert r.rc == 2 and "api.auth" in r.err and "token, none" in r.err
+
+
+def test_metrics(api):
+    import re
+    import shutil
+    import subprocess
+    api.get("/api/v1/aws/instances?limit=2")
+    api.get("/api/v1/aws/instances/1")
+    api.req("/api/v1/models", token=None)  # 401
+    api.req("/nope")  # 404
+    st, _, ctype, r = api.req("/metrics", token=None)
+    assert st == 200 and ctype.startswith("text/plain; version=0.0.4")
+    c = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
+    c.request("GET", "/metrics")
+    body = c.getresponse().read().decode()
+    c.close()
+    assert re.search(r'^inventory_api_requests_total\{route="/api/v1/:source/:model",'
+                     r'method="GET",code="200"\} 1$', body, re.M), body
+    assert re.search(r'^inventory_api_requests_total\{route="/api/v1/:source/:model/:id",'
+                     r'method="GET",code="200"\} 1$', body, re.M)
+    assert re.search(r'^inventory_api_requests_total\{route="/api/v1/models",'
+                     r'method="GET",code="401"\} 1$', body, re.M)
+    assert re.search(r'^inventory_api_requests_total\{route="unmatched",'
+                     r'method="GET",code="404"\} 1$', body, re.M)
+    assert re.search(r'^inventory_api_request_duration_seconds_count\{'
+                     r'route="/api/v1/:source/:model"\} 1$', body, re.M)
+    assert re.search(r'^inventory_api_request_duration_seconds_bucket\{'
+                     r'route="/api/v1/:source/:model",le="\+Inf"\} 1$', body, re.M)
+    # the scrape itself is in flight
+    assert re.search(r"^inventory_api_requests_in_flight 1$", body, re.M)
+    assert READ_TOKEN not in body
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is part of the test stack"
+    r = subprocess.run([promtool, "check", "metrics"], input=body.encode(), capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
