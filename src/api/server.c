@@ -17,6 +17,7 @@
 
 #include "api/query.h"
 #include "api/router.h"
+#include "core/httpd.h"
 #include "core/log.h"
 #include "core/rds.h"
 #include "core/util.h"
@@ -658,44 +659,6 @@ static bool cap_str(const struct slice *cap, char *out, size_t n)
     return true;
 }
 
-static json_t *queue_json(const struct queue_info *qi)
-{
-    char lat[32];
-    duration_format(qi->latency_ms, lat, sizeof(lat));
-    /* The shape of `inventory queue show -o json`. */
-    return json_pack(
-        "{s:s,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "name", qi->name,
-        "memory_usage", (json_int_t)qi->memory, "latency_ms", (json_int_t)qi->latency_ms, "latency",
-        lat, "size", (json_int_t)qi->size, "pending", (json_int_t)qi->counts[TASK_PENDING],
-        "active", (json_int_t)qi->counts[TASK_ACTIVE], "scheduled",
-        (json_int_t)qi->counts[TASK_SCHEDULED], "retry", (json_int_t)qi->counts[TASK_RETRY],
-        "archived", (json_int_t)qi->counts[TASK_ARCHIVED], "completed",
-        (json_int_t)qi->counts[TASK_COMPLETED], "processed_daily", (json_int_t)qi->processed_day,
-        "failed_daily", (json_int_t)qi->failed_day, "processed_total",
-        (json_int_t)qi->processed_total, "failed_total", (json_int_t)qi->failed_total, "paused",
-        qi->paused);
-}
-
-static json_t *task_json(const struct task *t)
-{
-    json_t *payload = NULL;
-    if (t->payload_len) {
-        payload = json_loadb((const char *)t->payload, t->payload_len, JSON_DECODE_ANY, NULL);
-        if (!payload)
-            payload = json_stringn_nocheck((const char *)t->payload, t->payload_len);
-    }
-    /* The shape of `inventory task show -o json`. */
-    return json_pack(
-        "{s:s,s:s,s:s,s:s,s:b,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?,s:o?}", "id", t->id, "queue",
-        t->queue ? t->queue : "", "type", t->type ? t->type : "", "state",
-        task_state_name(t->state), "orphaned", t->orphaned, "retried", t->retried, "max_retry",
-        t->max_retry, "timeout_ms", (json_int_t)t->timeout_ms, "deadline_ms",
-        (json_int_t)t->deadline_ms, "retention_ms", (json_int_t)t->retention_ms,
-        "last_failed_at_ms", (json_int_t)t->last_failed_ms, "next_process_at_ms",
-        (json_int_t)t->next_process_ms, "completed_at_ms", (json_int_t)t->completed_ms,
-        "created_at_ms", (json_int_t)t->created_ms, "last_error", t->error, "payload", payload);
-}
-
 static void not_found(struct resp *r, const char *what, const char *name)
 {
     char reason[160];
@@ -762,7 +725,7 @@ static void h_queues(struct api_server *s, const struct slice *caps, const char 
             ok = false;
         }
         if (ok)
-            json_array_append_new(items, queue_json(&qi));
+            json_array_append_new(items, queue_info_json(&qi));
         free(names[i]);
     }
     free(names);
@@ -791,7 +754,7 @@ static void h_queue(struct api_server *s, const struct slice *caps, const char *
     if (queue_inspect(c, q, &qi, &err) < 0)
         redis_failed(s, c, &err, r);
     else
-        r->body = queue_json(&qi);
+        r->body = queue_info_json(&qi);
     buf_release(&err);
 }
 
@@ -839,7 +802,7 @@ static void h_queue_tasks(struct api_server *s, const struct slice *caps, const 
     } else {
         json_t *items = json_array();
         for (size_t i = 0; i < n; i++) {
-            json_array_append_new(items, task_json(&tasks[i]));
+            json_array_append_new(items, task_to_json(&tasks[i]));
             task_release(&tasks[i]);
         }
         free(tasks);
@@ -882,7 +845,7 @@ static void h_task(struct api_server *s, const struct slice *caps, const char *q
     struct task t = {0};
     if (!c || !find_task(s, c, &caps[0], &t, r))
         return;
-    r->body = task_json(&t);
+    r->body = task_to_json(&t);
     task_release(&t);
 }
 
@@ -1486,33 +1449,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return ret;
 }
 
-/* "host:port", ":port", "[v6]:port" -> host ("" for any) and port. */
-static int parse_address(const char *addr, char *host, size_t hn, int *port)
-{
-    const char *h = addr, *colon;
-    size_t hl;
-    if (!addr)
-        return -1;
-    if (addr[0] == '[') {
-        const char *close = strchr(addr, ']');
-        if (!close || close[1] != ':' || close == addr + 1)
-            return -1;
-        h = addr + 1;
-        hl = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(addr, ':');
-        if (!colon)
-            return -1;
-        hl = (size_t)(colon - addr);
-    }
-    if (hl >= hn || parse_int(colon + 1, 0, 65535, port) < 0)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    return 0;
-}
-
 int api_server_start(struct api_server *s, const struct config *cfg, struct buf *err)
 {
     char host[256], service[8];
@@ -1535,7 +1471,7 @@ int api_server_start(struct api_server *s, const struct config *cfg, struct buf 
     s->m_inflight = metrics_gauge(&s->reg, "inventory_api_requests_in_flight",
                                   "Requests received and not yet completed.", 0, NULL);
     metrics_on_collect(&s->reg, collect_inflight, s);
-    if (parse_address(cfg->api.address, host, sizeof(host), &port) < 0) {
+    if (httpd_parse_address(cfg->api.address, host, sizeof(host), &port) < 0) {
         buf_setf(err, "api.address: invalid listen address \"%s\"", cfg->api.address);
         goto fail;
     }

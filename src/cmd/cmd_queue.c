@@ -78,17 +78,7 @@ static int queue_show(struct cli_ctx *ctx)
     char lat[32];
     duration_format(qi.latency_ms, lat, sizeof(lat));
     if (cmd_out(ctx) == OUT_JSON) {
-        json_t *o = json_pack(
-            "{s:s,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "name", qi.name,
-            "memory_usage", (json_int_t)qi.memory, "latency_ms", (json_int_t)qi.latency_ms,
-            "latency", lat, "size", (json_int_t)qi.size, "pending",
-            (json_int_t)qi.counts[TASK_PENDING], "active", (json_int_t)qi.counts[TASK_ACTIVE],
-            "scheduled", (json_int_t)qi.counts[TASK_SCHEDULED], "retry",
-            (json_int_t)qi.counts[TASK_RETRY], "archived", (json_int_t)qi.counts[TASK_ARCHIVED],
-            "completed", (json_int_t)qi.counts[TASK_COMPLETED], "processed_daily",
-            (json_int_t)qi.processed_day, "failed_daily", (json_int_t)qi.failed_day,
-            "processed_total", (json_int_t)qi.processed_total, "failed_total",
-            (json_int_t)qi.failed_total, "paused", qi.paused);
+        json_t *o = queue_info_json(&qi);
         json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         putchar('\n');
         json_decref(o);

@@ -128,25 +128,6 @@ static void fmt_time(int64_t ms, char *out, size_t n)
         time_format_go(ms / 1000 * 1000000, out, n); /* whole seconds, as the guide */
 }
 
-static json_t *task_json(const struct task *t)
-{
-    json_t *payload = NULL;
-    if (t->payload_len) {
-        payload = json_loadb((const char *)t->payload, t->payload_len, JSON_DECODE_ANY, NULL);
-        if (!payload)
-            payload = json_stringn_nocheck((const char *)t->payload, t->payload_len);
-    }
-    return json_pack(
-        "{s:s,s:s,s:s,s:s,s:b,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?,s:o?}", "id", t->id, "queue",
-        t->queue ? t->queue : "", "type", t->type ? t->type : "", "state",
-        task_state_name(t->state), "orphaned", t->orphaned, "retried", t->retried, "max_retry",
-        t->max_retry, "timeout_ms", (json_int_t)t->timeout_ms, "deadline_ms",
-        (json_int_t)t->deadline_ms, "retention_ms", (json_int_t)t->retention_ms,
-        "last_failed_at_ms", (json_int_t)t->last_failed_ms, "next_process_at_ms",
-        (json_int_t)t->next_process_ms, "completed_at_ms", (json_int_t)t->completed_ms,
-        "created_at_ms", (json_int_t)t->created_ms, "last_error", t->error, "payload", payload);
-}
-
 static int task_show(struct cli_ctx *ctx)
 {
     struct task t;
@@ -162,7 +143,7 @@ static int task_show(struct cli_ctx *ctx)
     }
     buf_release(&err);
     if (cmd_out(ctx) == OUT_JSON) {
-        json_t *o = task_json(&t);
+        json_t *o = task_to_json(&t);
         json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         putchar('\n');
         json_decref(o);
@@ -223,7 +204,7 @@ static int list_state(struct cli_ctx *ctx, enum task_state st)
     if (cmd_out(ctx) == OUT_JSON) {
         json_t *a = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(a, task_json(&tasks[i]));
+            json_array_append_new(a, task_to_json(&tasks[i]));
         json_dumpf(a, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         putchar('\n');
         json_decref(a);

@@ -133,8 +133,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return ret;
 }
 
-/* "host:port", ":port", "[v6]:port" -> host ("" for any) and port. */
-static int parse_address(const char *addr, char *host, size_t hn, int *port)
+int httpd_parse_address(const char *addr, char *host, size_t hn, int *port)
 {
     const char *h = addr, *colon;
     size_t hl;
@@ -185,7 +184,7 @@ int httpd_start(struct httpd *h, const char *address, const struct httpd_route *
     int port, rc = -1;
 
     memset(h, 0, sizeof(*h));
-    if (parse_address(address, host, sizeof(host), &port) < 0) {
+    if (httpd_parse_address(address, host, sizeof(host), &port) < 0) {
         buf_setf(err, "invalid listen address \"%s\" (want host:port, :port or [v6]:port)",
                  address ? address : "");
         return -1;

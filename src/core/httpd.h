@@ -60,6 +60,10 @@ struct httpd {
  * use, ...); h is then stopped and httpd_stop is a no-op. */
 int httpd_start(struct httpd *h, const char *address, const struct httpd_route *routes,
                 size_t nroutes, void *arg, struct buf *err) MUSTCHECK;
+/* Splits a listen address: "host:port", ":port" (host "" = any) or
+ * "[v6]:port" (a bare IPv6 address needs brackets); 0 or -1. Shared by every
+ * server of the process (metrics endpoints, the API). */
+int httpd_parse_address(const char *addr, char *host, size_t hn, int *port) MUSTCHECK;
 /* Stops the server thread after in-flight requests; safe to call twice and
  * after a failed start. */
 void httpd_stop(struct httpd *h);

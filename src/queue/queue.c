@@ -1,6 +1,8 @@
 /* Queue client (see queue.h and docs/queue.md). */
 #include "queue/queue.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -787,4 +789,40 @@ int queue_tick_marker(redisContext *c, const char *q, const char *job, int64_t *
     }
     freeReplyObject(r);
     return rc;
+}
+
+json_t *queue_info_json(const struct queue_info *qi)
+{
+    char lat[32];
+    duration_format(qi->latency_ms, lat, sizeof(lat));
+    return json_pack(
+        "{s:s,s:I,s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b}", "name", qi->name,
+        "memory_usage", (json_int_t)qi->memory, "latency_ms", (json_int_t)qi->latency_ms, "latency",
+        lat, "size", (json_int_t)qi->size, "pending", (json_int_t)qi->counts[TASK_PENDING],
+        "active", (json_int_t)qi->counts[TASK_ACTIVE], "scheduled",
+        (json_int_t)qi->counts[TASK_SCHEDULED], "retry", (json_int_t)qi->counts[TASK_RETRY],
+        "archived", (json_int_t)qi->counts[TASK_ARCHIVED], "completed",
+        (json_int_t)qi->counts[TASK_COMPLETED], "processed_daily", (json_int_t)qi->processed_day,
+        "failed_daily", (json_int_t)qi->failed_day, "processed_total",
+        (json_int_t)qi->processed_total, "failed_total", (json_int_t)qi->failed_total, "paused",
+        qi->paused);
+}
+
+json_t *task_to_json(const struct task *t)
+{
+    json_t *payload = NULL;
+    if (t->payload_len) {
+        payload = json_loadb((const char *)t->payload, t->payload_len, JSON_DECODE_ANY, NULL);
+        if (!payload)
+            payload = json_stringn_nocheck((const char *)t->payload, t->payload_len);
+    }
+    return json_pack(
+        "{s:s,s:s,s:s,s:s,s:b,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s?,s:o?}", "id", t->id, "queue",
+        t->queue ? t->queue : "", "type", t->type ? t->type : "", "state",
+        task_state_name(t->state), "orphaned", t->orphaned, "retried", t->retried, "max_retry",
+        t->max_retry, "timeout_ms", (json_int_t)t->timeout_ms, "deadline_ms",
+        (json_int_t)t->deadline_ms, "retention_ms", (json_int_t)t->retention_ms,
+        "last_failed_at_ms", (json_int_t)t->last_failed_ms, "next_process_at_ms",
+        (json_int_t)t->next_process_ms, "completed_at_ms", (json_int_t)t->completed_ms,
+        "created_at_ms", (json_int_t)t->created_ms, "last_error", t->error, "payload", payload);
 }

@@ -108,6 +108,12 @@ int queue_task_cancel(redisContext *c, const char *id, long long *receivers,
 int queue_tick_marker(redisContext *c, const char *q, const char *job, int64_t *tick_ms,
                       struct buf *err) MUSTCHECK;
 
+/* JSON of a queue / a task, the shapes of `queue inspect -o json` and
+ * `task inspect -o json`, shared by the CLI and the API (caller decrefs). */
+struct json_t;
+struct json_t *queue_info_json(const struct queue_info *qi);
+struct json_t *task_to_json(const struct task *t);
+
 /* Redis server time in Unix ms. */
 int queue_server_time(redisContext *c, int64_t *ms, struct buf *err) MUSTCHECK;
 
