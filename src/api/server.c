@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "api/openapi.h"
 #include "api/query.h"
 #include "api/router.h"
 #include "core/httpd.h"
@@ -419,6 +420,14 @@ static void h_metrics(struct api_server *s, const struct slice *caps, const char
     r->text = out.ptr ? buf_detach(&out) : xstrdup("");
     r->ctype = METRICS_CONTENT_TYPE;
     r->body = json_null(); /* not sent: marks the answer as given */
+}
+
+static void h_openapi(struct api_server *s, const struct slice *caps, const char *qs,
+                      struct resp *r)
+{
+    (void)caps;
+    (void)qs;
+    r->body = api_openapi(s->cfg);
 }
 
 static void h_models(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
@@ -1159,6 +1168,7 @@ static const struct route {
     {"GET", "/ready", h_ready, OPEN},
     {"GET", "/version", h_version, OPEN},
     {"GET", "/metrics", h_metrics, OPEN},
+    {"GET", "/api/v1/openapi.json", h_openapi, OPEN},
     {"GET", "/api/v1/models", h_models, READ},
     {"GET", "/api/v1/queues", h_queues, READ},
     {"GET", "/api/v1/queues/:q", h_queue, READ},

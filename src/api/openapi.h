@@ -1,0 +1,15 @@
+/* The OpenAPI 3.1 description of the REST API, served at
+ * GET /api/v1/openapi.json. Built from the route list and the model
+ * registry, so every model route and its filter parameters are described
+ * as the server implements them. See docs/api.md. */
+#ifndef INV_API_OPENAPI_H
+#define INV_API_OPENAPI_H
+
+#include <jansson.h>
+
+#include "core/config.h"
+
+/* A new reference; NULL only when out of memory. */
+json_t *api_openapi(const struct config *cfg);
+
+#endif
