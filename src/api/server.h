@@ -26,6 +26,7 @@
 #define API_MAX_BODY     (1u << 20) /* request body; larger -> 413 */
 
 struct MHD_Daemon;
+struct api_slot;
 
 /* Private to server.c; the caller only allocates it. */
 struct api_server {
@@ -33,10 +34,9 @@ struct api_server {
     struct MHD_Daemon *daemon;
     unsigned int port;
     unsigned int threads;
-    pthread_mutex_t mu;       /* guards conns */
-    PGconn **conns;           /* one slot per pool thread, opened on first use */
-    struct rds_conn **rconns; /* the same slots: Redis, opened on first use */
-    size_t nconns;
+    pthread_mutex_t mu;      /* guards slots */
+    struct api_slot **slots; /* one per pool thread: its connections (server.c) */
+    size_t nslots;
     atomic_int inflight;         /* requests between their request line and completion */
     struct metrics_registry reg; /* GET /metrics */
     struct metric *m_requests, *m_latency, *m_inflight;

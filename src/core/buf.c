@@ -66,6 +66,42 @@ int buf_addc(struct buf *b, char c)
     return buf_add(b, &c, 1);
 }
 
+int buf_add_json_string(struct buf *b, const char *s, size_t n)
+{
+    /* Runs of bytes that need no escape are copied at once. */
+    static const char hex[] = "0123456789abcdef";
+    if (buf_addc(b, '"') < 0)
+        return -1;
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (buf_add(b, s + run, i - run) < 0)
+            return -1;
+        run = i + 1;
+        char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
+        size_t len = 2;
+        if (c == '\n')
+            esc[1] = 'n';
+        else if (c == '\r')
+            esc[1] = 'r';
+        else if (c == '\t')
+            esc[1] = 't';
+        else if (c < 0x20) {
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            len = 6;
+        }
+        if (buf_add(b, esc, len) < 0)
+            return -1;
+    }
+    if (buf_add(b, s + run, n - run) < 0)
+        return -1;
+    return buf_addc(b, '"');
+}
+
 int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list cp;

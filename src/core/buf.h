@@ -35,6 +35,9 @@ int buf_adds(struct buf *b, const char *s) MUSTCHECK;
 int buf_addc(struct buf *b, char c) MUSTCHECK;
 int buf_addf(struct buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3) MUSTCHECK;
 int buf_vaddf(struct buf *b, const char *fmt, va_list ap) MUSTCHECK;
+/* Appends n bytes of s as a quoted JSON string: '"', '\\', and control
+ * characters escaped; other bytes (UTF-8) copied as they are. */
+int buf_add_json_string(struct buf *b, const char *s, size_t n) MUSTCHECK;
 /* Never NULL: "" for an empty buffer. */
 const char *buf_str(const struct buf *b);
 /* Hands the contents to the caller (free()), leaving the buf empty. */

@@ -664,6 +664,7 @@ static const struct key keys[] = {
         .def = 30 * SECOND),
     KEY("api.auth", T_STRING, api.auth, .def_s = "token", .check = check_api_auth),
     KEY("api.tokens", T_API_TOKENS, api.tokens),
+    KEY("api.database.dsn", T_STRING, api.database.dsn, .flags = K_OPTIONAL | K_SECRET),
     KEY("aws.is_enabled", T_BOOL, aws.is_enabled, .def = false),
     KEY("aws.region", T_STRING, aws.region, .def_s = "us-east-1", .check = check_region),
     KEY("aws.endpoint_url", T_STRING, aws.endpoint_url, .flags = K_OPTIONAL, .check = check_url),

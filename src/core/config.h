@@ -150,6 +150,9 @@ struct config {
         char *auth;                 /* "token" (default) or "none": reads need no token */
         struct config_api_token *tokens;
         size_t ntokens;
+        struct {
+            char *dsn; /* optional: the API reads here (a replica), not database.dsn */
+        } database;
     } api;
 
     struct {

@@ -69,31 +69,7 @@ void log_set_context(const char *key, const char *value)
 /* JSON string escaping; also used for quoted text values. */
 static void add_quoted(struct buf *b, const char *s)
 {
-    int rc = buf_addc(b, '"');
-    for (; *s && rc == 0; s++) {
-        unsigned char c = (unsigned char)*s;
-        switch (c) {
-        case '"':
-            rc = buf_adds(b, "\\\"");
-            break;
-        case '\\':
-            rc = buf_adds(b, "\\\\");
-            break;
-        case '\n':
-            rc = buf_adds(b, "\\n");
-            break;
-        case '\r':
-            rc = buf_adds(b, "\\r");
-            break;
-        case '\t':
-            rc = buf_adds(b, "\\t");
-            break;
-        default:
-            rc = c < 0x20 ? buf_addf(b, "\\u%04x", c) : buf_addc(b, (char)c);
-        }
-    }
-    if (rc == 0)
-        rc = buf_addc(b, '"');
+    int rc = buf_add_json_string(b, s, strlen(s));
     (void)rc; /* a capped-out line is dropped below */
 }
 

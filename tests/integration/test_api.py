@@ -537,3 +537,46 @@ def test_token_helper(inv, inv_popen, make_config, db):
     port = int(p.wait_for(r"http server listening.*port=(\d+)").group(1))
     st, _, _, _ = Api(port, p, cfg).req("/api/v1/models", token=tok)
     assert st == 200
+
+
+def test_text_escapes_roundtrip(api, db):
+    # Answers are written as JSON text directly: quotes, backslashes and
+    # control characters must be escaped (json.loads rejects raw ones), UTF-8
+    # passed through.
+    tricky = 'q"b\\s/\x01\x1f\n\r\t\x7f é 💡 \u2028 end'
+    db.query("UPDATE aws_instance SET name = %s WHERE instance_id = 'i-0005'", (tricky,))
+    i = ids(db, "instance_id = 'i-0005'")[0]
+    assert api.get(f"/api/v1/aws/instances/{i}?fields=name") == {"name": tricky}
+    assert api.get(f"/api/v1/aws/instances?id={i}")["items"][0]["name"] == tricky
+    q = urllib.parse.quote(tricky, safe="")
+    assert [x["id"] for x in api.get(f"/api/v1/aws/instances?name={q}")["items"]] == [i]
+
+
+def test_many_query_shapes_and_reconnect(api, db):
+    # Each connection keeps 32 prepared statements; more distinct shapes than
+    # all four threads keep (4 x 32) are prepared again when evicted, and all
+    # are prepared afresh after the server drops the API's sessions.
+    cols = ["name", "state", "account_id", "instance_type", "vpc_id", "region_name",
+            "instance_id"]
+    row = dict(zip(cols, db.query(f"SELECT {', '.join(cols)} FROM aws_instance "
+                                  "WHERE instance_id = 'i-0004'")[0]))
+    shapes = [(a,) for a in cols] + [(a, b) for a in cols for b in cols if a < b]
+    shapes += [(a + "__prefix",) for a in cols]
+    sorts = {"id": "id", "-id": "id DESC", "name": "name, id", "-name": "name DESC, id DESC"}
+    assert len(shapes) * len(sorts) > 4 * 32
+    for rnd in range(2):
+        for shape, sort in ((sh, so) for sh in shapes for so in sorts):
+            qs = "&".join(f"{c}={urllib.parse.quote(row[c.split('__')[0]])}" for c in shape)
+            where = " AND ".join(
+                f"{c.split('__')[0]} LIKE %s" if c.endswith("__prefix") else f"{c} = %s"
+                for c in shape)
+            want = ids(db, where, [row[c.split('__')[0]] + ("%" if c.endswith("__prefix") else "")
+                                   for c in shape], order=sorts[sort])
+            got = [x["id"] for x in
+                   api.get(f"/api/v1/aws/instances?{qs}&sort={sort}&limit=50")["items"]]
+            assert got == want[:50] and got, (rnd, qs, sort)
+        if rnd == 0:
+            killed = db.query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                              "WHERE datname = current_database() "
+                              "AND application_name = 'inventory'")[0][0]
+            assert killed >= 1

@@ -55,6 +55,27 @@ static const struct tcol cols[] = {
     {"MIGRATED-AT", "migrated_at", TCOL_STR},
 };
 
+static void test_json_string(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 1024);
+    static const char in[] = "a\"b\\c/\x01\x1f\n\r\t\x7f\xc3\xa9";
+    assert_int_equal(buf_add_json_string(&b, in, sizeof(in) - 1), 0);
+    assert_string_equal(buf_str(&b), "\"a\\\"b\\\\c/\\u0001\\u001f\\n\\r\\t\x7f\xc3\xa9\"");
+    buf_reset(&b);
+    /* Only the n bytes given; an empty string is "". */
+    assert_int_equal(buf_add_json_string(&b, "xyz", 1), 0);
+    assert_int_equal(buf_add_json_string(&b, "", 0), 0);
+    assert_string_equal(buf_str(&b), "\"x\"\"\"");
+    buf_release(&b);
+    /* Over the cap: -1 and nothing half-written kept. */
+    buf_init(&b, 8);
+    assert_int_equal(buf_add_json_string(&b, "\n\n\n\n", 4), -1);
+    assert_int_equal(b.len, 0);
+    buf_release(&b);
+}
+
 static void test_table_text(void **state)
 {
     (void)state;
@@ -106,6 +127,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_json_string),
         cmocka_unit_test(test_table_text),
         cmocka_unit_test(test_table_json_csv),
     };
