@@ -448,6 +448,18 @@ static int only_args(const char *qs, const char *const *allowed, struct api_arg 
     return rc;
 }
 
+/* For routes without query parameters: -1 after a 400 naming the first. */
+static int no_args(const char *qs, struct resp *r)
+{
+    static const char *const none[] = {NULL};
+    struct api_arg *args;
+    size_t n;
+    if (only_args(qs, none, &args, &n, r) < 0)
+        return -1;
+    api_args_free(args, n);
+    return 0;
+}
+
 static void h_health(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
 {
     (void)s;
@@ -532,12 +544,8 @@ static void h_models(struct api_server *s, const struct slice *caps, const char 
 {
     (void)s;
     (void)caps;
-    static const char *const none[] = {NULL};
-    struct api_arg *args;
-    size_t n;
-    if (only_args(qs, none, &args, &n, r) < 0)
+    if (no_args(qs, r) < 0)
         return;
-    api_args_free(args, n);
     json_t *items = json_array();
     models_each(describe_model, items);
     r->body = json_pack("{s:o}", "items", items);
@@ -710,16 +718,12 @@ static void collect_link(const struct model_def *l, void *arg)
 
 static void h_links(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
 {
-    static const char *const none[] = {NULL};
     const struct model_def *m = model_of(caps, r);
     int64_t id;
     if (!m || parse_id(&caps[2], &id, r) < 0)
         return;
-    struct api_arg *args = NULL;
-    size_t nargs = 0;
-    if (only_args(qs, none, &args, &nargs, r) < 0)
+    if (no_args(qs, r) < 0)
         return;
-    api_args_free(args, nargs);
     struct links_ctx lc = {.m = m};
     models_each(collect_link, &lc);
     struct buf sql;
@@ -815,12 +819,8 @@ static bool known_queue(struct api_server *s, redisContext *c, const struct slic
 static void h_queues(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
 {
     (void)caps;
-    static const char *const none[] = {NULL};
-    struct api_arg *args;
-    size_t nargs;
-    if (only_args(qs, none, &args, &nargs, r) < 0)
+    if (no_args(qs, r) < 0)
         return;
-    api_args_free(args, nargs);
     redisContext *c = thread_redis(s, r);
     if (!c)
         return;
@@ -855,13 +855,9 @@ static void h_queues(struct api_server *s, const struct slice *caps, const char 
 
 static void h_queue(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
 {
-    static const char *const none[] = {NULL};
-    struct api_arg *args;
-    size_t nargs;
     char q[QUEUE_NAME_MAX];
-    if (only_args(qs, none, &args, &nargs, r) < 0)
+    if (no_args(qs, r) < 0)
         return;
-    api_args_free(args, nargs);
     redisContext *c = thread_redis(s, r);
     if (!c || !known_queue(s, c, &caps[0], q, r))
         return;
@@ -952,12 +948,8 @@ static bool find_task(struct api_server *s, redisContext *c, const struct slice 
 
 static void h_task(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
 {
-    static const char *const none[] = {NULL};
-    struct api_arg *args;
-    size_t nargs;
-    if (only_args(qs, none, &args, &nargs, r) < 0)
+    if (no_args(qs, r) < 0)
         return;
-    api_args_free(args, nargs);
     redisContext *c = thread_redis(s, r);
     struct task t = {0};
     if (!c || !find_task(s, c, &caps[0], &t, r))
@@ -970,13 +962,9 @@ static void h_workers(struct api_server *s, const struct slice *caps, const char
                       struct resp *r)
 {
     (void)caps;
-    static const char *const none[] = {NULL};
     static const struct presence workers = {WORKER_REGISTRY_KEY, WORKER_INFO_PREFIX};
-    struct api_arg *args;
-    size_t nargs;
-    if (only_args(qs, none, &args, &nargs, r) < 0)
+    if (no_args(qs, r) < 0)
         return;
-    api_args_free(args, nargs);
     redisContext *c = thread_redis(s, r);
     if (!c)
         return;
@@ -994,12 +982,8 @@ static void h_sched_jobs(struct api_server *s, const struct slice *caps, const c
                          struct resp *r)
 {
     (void)caps;
-    static const char *const none[] = {NULL};
-    struct api_arg *args;
-    size_t nargs;
-    if (only_args(qs, none, &args, &nargs, r) < 0)
+    if (no_args(qs, r) < 0)
         return;
-    api_args_free(args, nargs);
     redisContext *c = thread_redis(s, r);
     if (!c)
         return;
@@ -1133,12 +1117,8 @@ static void h_task_submit(struct api_server *s, const struct slice *caps, const 
                           struct resp *r)
 {
     (void)caps;
-    static const char *const none[] = {NULL};
-    struct api_arg *args;
-    size_t nargs;
-    if (only_args(qs, none, &args, &nargs, r) < 0)
+    if (no_args(qs, r) < 0)
         return;
-    api_args_free(args, nargs);
     const char *type = NULL;
     struct enqueue_opts o = {.max_retry = -1, .timeout_ms = -1};
     struct buf payload, reason, err;
@@ -1177,13 +1157,9 @@ out:
 static void set_paused(struct api_server *s, const struct slice *caps, const char *qs,
                        struct resp *r, bool paused)
 {
-    static const char *const none[] = {NULL};
-    struct api_arg *args;
-    size_t nargs;
     char q[QUEUE_NAME_MAX];
-    if (only_args(qs, none, &args, &nargs, r) < 0)
+    if (no_args(qs, r) < 0)
         return;
-    api_args_free(args, nargs);
     redisContext *c = thread_redis(s, r);
     if (!c || !known_queue(s, c, &caps[0], q, r))
         return;
@@ -1209,12 +1185,8 @@ static void h_resume(struct api_server *s, const struct slice *caps, const char 
 static void h_task_delete(struct api_server *s, const struct slice *caps, const char *qs,
                           struct resp *r)
 {
-    static const char *const none[] = {NULL};
-    struct api_arg *args;
-    size_t nargs;
-    if (only_args(qs, none, &args, &nargs, r) < 0)
+    if (no_args(qs, r) < 0)
         return;
-    api_args_free(args, nargs);
     redisContext *c = thread_redis(s, r);
     struct task t = {0};
     if (!c || !find_task(s, c, &caps[0], &t, r))
@@ -1238,12 +1210,8 @@ static void h_task_delete(struct api_server *s, const struct slice *caps, const 
 static void h_task_cancel(struct api_server *s, const struct slice *caps, const char *qs,
                           struct resp *r)
 {
-    static const char *const none[] = {NULL};
-    struct api_arg *args;
-    size_t nargs;
-    if (only_args(qs, none, &args, &nargs, r) < 0)
+    if (no_args(qs, r) < 0)
         return;
-    api_args_free(args, nargs);
     redisContext *c = thread_redis(s, r);
     struct task t = {0};
     if (!c || !find_task(s, c, &caps[0], &t, r))
