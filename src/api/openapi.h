@@ -9,7 +9,9 @@
 
 #include "core/config.h"
 
-/* A new reference; NULL only when out of memory. */
+/* The document for a server running with cfg (api.auth decides whether read
+ * routes need a token, api.max_page_size bounds limit= and size=). A new
+ * reference (caller decrefs); NULL only when out of memory. */
 json_t *api_openapi(const struct config *cfg);
 
 #endif
