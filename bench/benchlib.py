@@ -1,6 +1,7 @@
 """Shared set-up of the Python benchmarks (bench/collect, bench/api): a
 private stack on free ports, the fake AWS with the benchmark's layout, a
-config with AWS credentials for it, and a worker; all stopped on exit."""
+config with AWS credentials for it, and a worker; all stopped on exit.
+Stack: the same private stack without the fake AWS (bench/ingest)."""
 import json
 import os
 import subprocess
@@ -153,6 +154,92 @@ class Bench:
                 self.fake.stop()
             except Exception as e:  # noqa: BLE001 - report, keep cleaning up
                 print(f"fake: {e}", file=sys.stderr)
+        if self.dir:
+            subprocess.run(["scripts/stack", "down", "--dir", str(self.dir)], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(["rm", "-rf", str(self.dir)])
+
+
+def stack_env(d):
+    """The environment of the stack in d (its `export` lines over os.environ)."""
+    env = dict(os.environ)
+    for line in (Path(d) / "env").read_text().splitlines():
+        if line.startswith("export "):
+            k, _, v = line[len("export "):].partition("=")
+            env[k] = v.strip("'\"")
+    return env
+
+
+class Stack:
+    """A private PostgreSQL + Redis on free ports with the schema migrated,
+    no fake AWS (bench/ingest):
+
+        with Stack(config={"ingest": {...}}) as s: s.env, s.db, s.redis_port, s.start(...)
+
+    config is merged into the generated one section by section; stack_args
+    go to `scripts/stack up`. Everything started is stopped on exit."""
+
+    def __init__(self, config=None, build=(), stack_args=("--fast",)):
+        self.extra = config or {}
+        self.build = build
+        self.stack_args = stack_args
+        self.procs = []
+        self.dir = None
+        self.db = None
+
+    def __enter__(self):
+        sh("scripts/bootstrap")
+        sh("make", "-s", "all", *self.build, stdout=subprocess.DEVNULL)
+        self.dir = Path(tempfile.mkdtemp(prefix="inventory-bench."))
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start(self):
+        d = self.dir
+        sh("scripts/stack", "up", "--dir", str(d), *self.stack_args, stdout=subprocess.DEVNULL)
+        env = stack_env(d)
+        cfg = {
+            "version": "v1alpha1",
+            "logging": {"level": "warn"},
+            "redis": {"endpoint": env["REDIS_ENDPOINT"]},
+            "database": {"dsn": env["DATABASE_URI"]},
+        }
+        for k, v in self.extra.items():
+            cfg.setdefault(k, {}).update(v) if isinstance(v, dict) else cfg.__setitem__(k, v)
+        (d / "bench.yaml").write_text(json.dumps(cfg))  # JSON is YAML
+        env["INVENTORY_CONFIG"] = str(d / "bench.yaml")
+        self.env = env
+        self.redis_port = int(env["REDIS_ENDPOINT"].rsplit(":", 1)[1])
+        for c in (["db", "init"], ["db", "migrate"]):
+            sh(INV, *c, env=env, stdout=subprocess.DEVNULL)
+        import psycopg2  # noqa: E402 (installed by bootstrap)
+        self.db = psycopg2.connect(env["DATABASE_URI"])
+        self.db.autocommit = True
+
+    def start(self, *args, log="proc.log"):
+        """Starts `inventory <args>` in the background; returns the Popen."""
+        p = subprocess.Popen([INV, *args], env=self.env, stderr=open(self.dir / log, "wb"))
+        self.procs.append(p)
+        return p
+
+    def inv(self, *args):
+        return subprocess.run([INV, *args], env=self.env, capture_output=True, text=True,
+                              check=True).stdout
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        if self.db is not None:
+            self.db.close()
         if self.dir:
             subprocess.run(["scripts/stack", "down", "--dir", str(self.dir)], cwd=ROOT,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
