@@ -12,6 +12,7 @@ static const struct cli_cmd root_subs[] = {
     {"model", {"m"}, "model operations", NULL, NULL, NULL, cmd_model_subs, 0, NULL},
     {"scheduler", {"sched"}, "scheduler operations", NULL, NULL, NULL, cmd_scheduler_subs, 0, NULL},
     {"api", {NULL}, "REST API server", NULL, NULL, NULL, cmd_api_subs, 0, NULL},
+    {"ingest", {NULL}, "stream ingestion", NULL, NULL, NULL, cmd_ingest_subs, 0, NULL},
     {"aws", {NULL}, "AWS diagnostics", NULL, NULL, NULL, cmd_aws_subs, 0, NULL},
     {"status",
      {"st"},

@@ -562,6 +562,8 @@ enum access { OPEN, READ, ADMIN }; /* as server.c */
 #define B_SUBMIT (1u << 19) /* request body TaskSubmit */
 #define F_TEXT   (1u << 20) /* the answer is Prometheus text */
 #define F_READY  (1u << 21) /* 503 answers Ready */
+#define P_SCANS  (1u << 22) /* ip (unless in the path), port, service, since, limit, next */
+#define P_IP     (1u << 23) /* path parameter ip */
 
 #define Q_ERRS (E_400 | E_503_RD)
 
@@ -610,6 +612,13 @@ static const struct fixed_op {
     {"get", "/api/v1/scheduler/jobs", "scheduler_jobs", "scheduler",
      "Periodic jobs of the live schedulers, merged by id, sorted by type, spec and id.", READ,
      "200", "SchedulerJobs", Q_ERRS},
+    {"get", "/api/v1/scans", "scans", "scans",
+     "The latest observation per ip, port and service (docs/ingest.md), in id order, a page at "
+     "a time.",
+     READ, "200", "scan.model.result.list", E_400 | E_503_DB | E_504 | P_SCANS},
+    {"get", "/api/v1/scans/{ip}", "scans_of_ip", "scans",
+     "The latest observations of one address (any notation; compared in canonical form).", READ,
+     "200", "scan.model.result.list", E_400 | E_503_DB | E_504 | P_SCANS | P_IP},
 };
 
 static bool open_reads(const struct config *cfg)
@@ -670,6 +679,33 @@ static json_t *fixed_params(const struct config *cfg, unsigned flags)
         json_array_append_new(p, ref("#/components/parameters/Queue"));
     if (flags & P_TASK)
         json_array_append_new(p, ref("#/components/parameters/TaskId"));
+    if (flags & P_IP)
+        json_array_append_new(p, param("ip", "path", "An IPv4 or IPv6 address.", type("string")));
+    if (flags & P_SCANS) {
+        if (!(flags & P_IP))
+            json_array_append_new(
+                p, param("ip", "query", "An IPv4 or IPv6 address (any notation).", type("string")));
+        json_array_append_new(p, param("port", "query", "A port.",
+                                       json_pack("{s:s,s:i,s:i}", "type", "integer", "minimum", 1,
+                                                 "maximum", 65535)));
+        json_array_append_new(
+            p, param("service", "query", "A service name, exactly.", type("string")));
+        json_array_append_new(
+            p, param("since", "query",
+                     "Observations at or after this time: Unix seconds, an RFC 3339 date-time "
+                     "or a date.",
+                     json_pack("{s:s,s:[{s:s},{s:s},{s:s}]}", "type", "string", "anyOf", "pattern",
+                               "^[0-9]+$", "format", "date-time", "format", "date")));
+        json_array_append_new(p, param("limit", "query", "Page size.",
+                                       json_pack("{s:s,s:i,s:i,s:i}", "type", "integer", "minimum",
+                                                 1, "maximum", cfg->api.max_page_size, "default",
+                                                 API_DEFAULT_LIMIT < cfg->api.max_page_size
+                                                     ? API_DEFAULT_LIMIT
+                                                     : cfg->api.max_page_size)));
+        json_array_append_new(p, param("next", "query",
+                                       "The next page: the next of the previous answer.",
+                                       type("string")));
+    }
     if (flags & P_STATE) {
         json_t *st = json_pack("{s:s,s:o,s:s}", "type", "string", "enum", task_states(), "default",
                                "pending");
@@ -722,13 +758,13 @@ static size_t api_cols(const struct model_def *m, struct api_col *out, size_t ma
     return n;
 }
 
-/* NULL in a row. The migrations declare every model column NOT NULL but
- * the optional timestamps (launch_time, creation_date, ...); id,
- * created_at and updated_at are never NULL. The registry has no flag for
- * it: test_openapi compares this rule with information_schema. */
+/* NULL in a row: the registry's nullable flag (id, created_at and
+ * updated_at are never NULL); test_openapi compares it with
+ * information_schema. */
 static bool can_be_null(const struct model_def *m, const struct api_col *c)
 {
-    return c->type == COL_TIME && model_col_index(m, c->name) >= 0;
+    int i = model_col_index(m, c->name);
+    return i >= 0 && m->cols[i].nullable;
 }
 
 /* A column's value in an answer (server.c cell()). */
@@ -958,6 +994,7 @@ static const struct {
     {"tasks", "Tasks: inspect, submit, delete, cancel."},
     {"workers", "Live workers."},
     {"scheduler", "Periodic jobs."},
+    {"scans", "Streamed scan results: the latest observation per ip, port and service."},
 };
 
 json_t *api_openapi(const struct config *cfg)

@@ -25,6 +25,7 @@
 #include "core/util.h"
 #include "db/model.h"
 #include "db/pg.h"
+#include "ingest/scans.h"
 #include "queue/handler.h"
 #include "queue/presence.h"
 #include "queue/queue.h"
@@ -423,14 +424,15 @@ static void describe_model(const struct model_def *m, void *arg)
 
 /* ---- handlers ---- */
 
-/* Refuses any query parameter but those in allowed (NULL-terminated). */
+/* Parses the query string, refusing any parameter but those in allowed
+ * (NULL-terminated; NULL allows every one); -1 after a 400. */
 static int only_args(const char *qs, const char *const *allowed, struct api_arg **args, size_t *n,
                      struct resp *r)
 {
     struct buf reason;
     buf_init(&reason, 512);
     int rc = api_args_parse(qs, args, n, &reason);
-    for (size_t i = 0; rc == 0 && i < *n; i++) {
+    for (size_t i = 0; rc == 0 && allowed && i < *n; i++) {
         size_t k = 0;
         while (allowed[k] && strcmp(allowed[k], (*args)[i].key) != 0)
             k++;
@@ -551,13 +553,10 @@ static void h_models(struct api_server *s, const struct slice *caps, const char 
     r->body = json_pack("{s:o}", "items", items);
 }
 
-static void h_list(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
+/* A page of m's rows for the list parameters args (docs/api.md, Listing). */
+static void list_rows(struct api_server *s, const struct model_def *m, const struct api_arg *args,
+                      size_t nargs, struct resp *r)
 {
-    const struct model_def *m = model_of(caps, r);
-    if (!m)
-        return;
-    struct api_arg *args = NULL;
-    size_t nargs = 0;
     struct api_list l;
     struct api_sql q, qc;
     struct buf reason;
@@ -565,8 +564,7 @@ static void h_list(struct api_server *s, const struct slice *caps, const char *q
     buf_init(&reason, 512);
     api_sql_init(&q);
     api_sql_init(&qc);
-    if (api_args_parse(qs, &args, &nargs, &reason) < 0 ||
-        api_list_parse(m, args, nargs, s->cfg->api.max_page_size, &l, &reason) < 0) {
+    if (api_list_parse(m, args, nargs, s->cfg->api.max_page_size, &l, &reason) < 0) {
         bad_request(r, &reason);
         goto out;
     }
@@ -615,8 +613,92 @@ out:
     PQclear(cnt);
     api_sql_release(&q);
     api_sql_release(&qc);
-    api_args_free(args, nargs);
     buf_release(&reason);
+}
+
+static void h_list(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
+{
+    const struct model_def *m = model_of(caps, r);
+    struct api_arg *args = NULL;
+    size_t nargs = 0;
+    if (!m || only_args(qs, NULL, &args, &nargs, r) < 0)
+        return;
+    list_rows(s, m, args, nargs, r);
+    api_args_free(args, nargs);
+}
+
+/* A path segment as a C string; false when it does not fit. */
+static bool cap_str(const struct slice *cap, char *out, size_t n)
+{
+    if (cap->len >= n)
+        return false;
+    memcpy(out, cap->p, cap->len);
+    out[cap->len] = '\0';
+    return true;
+}
+
+/* GET /api/v1/scans and /api/v1/scans/<ip> (docs/ingest.md, API): the scan
+ * model's list, with ip, port, service and since (RFC 3339 or Unix
+ * seconds) mapped onto its filters; path_ip (or NULL) fixes the address. */
+static void scans_list(struct api_server *s, const char *path_ip, const char *qs, struct resp *r)
+{
+    static const char *const all[] = {"ip", "port", "service", "since", "limit", "next", NULL};
+    struct api_arg *args = NULL;
+    size_t nargs = 0;
+    if (only_args(qs, path_ip ? all + 1 : all, &args, &nargs, r) < 0)
+        return;
+    struct api_arg *mapped = xcalloc(nargs + 1, sizeof(*mapped));
+    size_t n = 0;
+    struct buf reason;
+    buf_init(&reason, 256);
+    for (size_t i = 0; i <= nargs && !reason.len; i++) {
+        const char *k = i < nargs ? args[i].key : "ip", *v = i < nargs ? args[i].val : path_ip;
+        char text[64];
+        if (i == nargs && !path_ip)
+            break;
+        if (strcmp(k, "ip") == 0) {
+            if (scan_ip_canonical(v, text, sizeof(text)) < 0)
+                buf_setf(&reason, "ip: \"%.64s\" is not an IPv4 or IPv6 address", v);
+            v = text;
+        } else if (strcmp(k, "since") == 0) {
+            k = "scanned_at__gte";
+            int64_t secs;
+            if (v[strspn(v, "0123456789")] == '\0' &&
+                parse_int64(v, 0, 253402300799LL, &secs) == 0) {
+                time_t t = (time_t)secs;
+                struct tm tm;
+                gmtime_r(&t, &tm);
+                strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+                v = text;
+            }
+        }
+        mapped[n].key = xstrdup(k);
+        mapped[n++].val = xstrdup(v);
+    }
+    if (reason.len)
+        bad_request(r, &reason);
+    else
+        list_rows(s, model_find("scan:model:result"), mapped, n, r);
+    buf_release(&reason);
+    api_args_free(mapped, n);
+    api_args_free(args, nargs);
+}
+
+static void h_scans(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
+{
+    (void)caps;
+    scans_list(s, NULL, qs, r);
+}
+
+static void h_scans_ip(struct api_server *s, const struct slice *caps, const char *qs,
+                       struct resp *r)
+{
+    char ip[64];
+    if (!cap_str(&caps[0], ip, sizeof(ip))) {
+        set_error(r, MHD_HTTP_BAD_REQUEST, "bad request", "ip: not an IPv4 or IPv6 address");
+        return;
+    }
+    scans_list(s, ip, qs, r);
 }
 
 /* The id segment; -1 after a 400. */
@@ -769,16 +851,6 @@ out:
 }
 
 /* ---- queues, tasks, workers, scheduler (docs/api.md, Queues) ---- */
-
-/* A path segment as a C string; false when it does not fit. */
-static bool cap_str(const struct slice *cap, char *out, size_t n)
-{
-    if (cap->len >= n)
-        return false;
-    memcpy(out, cap->p, cap->len);
-    out[cap->len] = '\0';
-    return true;
-}
 
 static void not_found(struct resp *r, const char *what, const char *name)
 {
@@ -1257,6 +1329,8 @@ static const struct route {
     {"POST", "/api/v1/tasks/:id/cancel", h_task_cancel, ADMIN},
     {"GET", "/api/v1/workers", h_workers, READ},
     {"GET", "/api/v1/scheduler/jobs", h_sched_jobs, READ},
+    {"GET", "/api/v1/scans", h_scans, READ},
+    {"GET", "/api/v1/scans/:ip", h_scans_ip, READ},
     {"GET", "/api/v1/:source/:model", h_list, READ},
     {"GET", "/api/v1/:source/:model/:id", h_get, READ},
     {"GET", "/api/v1/:source/:model/:id/links", h_links, READ},

@@ -475,6 +475,13 @@ static const char *check_queue_name(const char *s)
     return is_safe_name(s, QUEUE_NAME_MAX) ? NULL : QUEUE_NAME_RULE;
 }
 
+/* Redis Stream and group names: the safe name alphabet, up to 128. */
+static const char *check_stream_name(const char *s)
+{
+    return is_safe_name(s, 128) ? NULL
+                                : "expected a name of 1..128 characters from A-Z a-z 0-9 _ . : -";
+}
+
 static const char *check_not_empty(const char *s)
 {
     return *s ? NULL : "must not be empty";
@@ -665,6 +672,29 @@ static const struct key keys[] = {
     KEY("api.auth", T_STRING, api.auth, .def_s = "token", .check = check_api_auth),
     KEY("api.tokens", T_API_TOKENS, api.tokens),
     KEY("api.database.dsn", T_STRING, api.database.dsn, .flags = K_OPTIONAL | K_SECRET),
+    KEY("ingest.scans.stream", T_STRING, ingest.scans.stream, .def_s = "scan-topic",
+        .check = check_stream_name),
+    KEY("ingest.scans.group", T_STRING, ingest.scans.group, .def_s = "inventory",
+        .check = check_stream_name),
+    KEY("ingest.scans.dead_letter", T_STRING, ingest.scans.dead_letter, .def_s = "scan-topic-dlq",
+        .check = check_stream_name),
+    KEY("ingest.scans.dead_letter_max", T_INT, ingest.scans.dead_letter_max, .min = 1,
+        .max = 100000000, .def = 100000),
+    KEY("ingest.scans.batch_size", T_INT, ingest.scans.batch_size, .min = 1, .max = 10000,
+        .def = 1000),
+    KEY("ingest.scans.concurrency", T_INT, ingest.scans.concurrency, .min = 1, .max = 64, .def = 1),
+    KEY("ingest.scans.max_message_size", T_INT, ingest.scans.max_message_size, .min = 256,
+        .max = 16 << 20, .def = 64 << 10),
+    KEY("ingest.scans.block", T_DURATION, ingest.scans.block_ms, .min = 10, .max = MINUTE,
+        .def = SECOND),
+    KEY("ingest.scans.claim_idle", T_DURATION, ingest.scans.claim_idle_ms, .min = SECOND,
+        .max = 24 * HOUR, .def = 30 * SECOND),
+    KEY("ingest.scans.claim_interval", T_DURATION, ingest.scans.claim_interval_ms, .min = 100,
+        .max = HOUR, .def = 5 * SECOND),
+    KEY("ingest.scans.metrics.address", T_STRING, ingest.scans.metrics.address,
+        .def_s = "127.0.0.1:6082", .check = check_listen),
+    KEY("ingest.scans.metrics.path", T_STRING, ingest.scans.metrics.path, .def_s = "/metrics",
+        .check = check_http_path),
     KEY("aws.is_enabled", T_BOOL, aws.is_enabled, .def = false),
     KEY("aws.region", T_STRING, aws.region, .def_s = "us-east-1", .check = check_region),
     KEY("aws.endpoint_url", T_STRING, aws.endpoint_url, .flags = K_OPTIONAL, .check = check_url),

@@ -88,6 +88,24 @@ struct config_aws_service {
     char *endpoint_url;                    /* NULL: aws.endpoint_url, then AWS */
 };
 
+/* One stream consumer's settings (ingest.<name>.*; docs/ingest.md). */
+struct config_stream {
+    char *stream;              /* the Redis Stream consumed */
+    char *group;               /* consumer group, default "inventory" */
+    char *dead_letter;         /* stream receiving invalid messages */
+    int dead_letter_max;       /* approximate MAXLEN of dead_letter */
+    int batch_size;            /* entries per XREADGROUP and per transaction */
+    int concurrency;           /* consumer threads per process */
+    int max_message_size;      /* bytes of one entry's data field */
+    int64_t block_ms;          /* XREADGROUP BLOCK */
+    int64_t claim_idle_ms;     /* pending entries idle this long are reclaimed */
+    int64_t claim_interval_ms; /* how often a consumer looks for them */
+    struct {
+        char *address; /* default 127.0.0.1:6082 */
+        char *path;    /* default /metrics */
+    } metrics;
+};
+
 struct config {
     char *version; /* must be CONFIG_VERSION when given */
     bool debug;
@@ -154,6 +172,10 @@ struct config {
             char *dsn; /* optional: the API reads here (a replica), not database.dsn */
         } database;
     } api;
+
+    struct {
+        struct config_stream scans; /* ingest.scans.*: scan results (docs/ingest.md) */
+    } ingest;
 
     struct {
         bool is_enabled;    /* default false: AWS tasks refuse to run */

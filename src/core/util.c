@@ -187,3 +187,75 @@ char *str_trim(char *s)
         memmove(s, s + i, n - i + 1);
     return s;
 }
+
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+long base64_decode(const char *s, size_t len, unsigned char *out)
+{
+    if (len % 4)
+        return -1;
+    size_t pad = len && s[len - 1] == '=' ? (len > 1 && s[len - 2] == '=' ? 2 : 1) : 0;
+    long n = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        uint32_t v = 0;
+        size_t digits = i + 4 == len ? 4 - pad : 4;
+        for (size_t k = 0; k < 4; k++) {
+            int d = k < digits ? b64_value((unsigned char)s[i + k]) : 0;
+            if (d < 0)
+                return -1;
+            v = v << 6 | (uint32_t)d;
+        }
+        out[n++] = (unsigned char)(v >> 16);
+        if (digits > 2)
+            out[n++] = (unsigned char)(v >> 8);
+        if (digits > 3)
+            out[n++] = (unsigned char)v;
+        /* The bits past the last byte must be zero: one text per byte string. */
+        if ((digits == 2 && (v & 0xffff)) || (digits == 3 && (v & 0xff)))
+            return -1;
+    }
+    return n;
+}
+
+bool utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        unsigned cp, min;
+        if ((c & 0xe0) == 0xc0) {
+            len = 2, cp = c & 0x1f, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3, cp = c & 0x0f, min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (n - i < len)
+            return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3fu);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}

@@ -33,6 +33,15 @@ void time_format_go(int64_t unix_us, char *out, size_t n);
 /* True if s is a non-empty string of [A-Za-z0-9_.:-] at most max long. */
 bool is_safe_name(const char *s, size_t max);
 
+/* Standard base64 (RFC 4648 section 4, '=' padding required, no line
+ * breaks, zero pad bits) of len bytes into out (at least len / 4 * 3
+ * bytes): the decoded length, or -1 when s is not canonical base64. */
+long base64_decode(const char *s, size_t len, unsigned char *out);
+
+/* True if the n bytes are well-formed UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+bool utf8_valid(const unsigned char *s, size_t n);
+
 /* Trims ASCII whitespace at both ends in place; returns s. */
 char *str_trim(char *s);
 

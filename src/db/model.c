@@ -1,6 +1,7 @@
 /* Model registry and set-based upserts (see model.h). */
 #include "db/model.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 
 static const struct model_def *const sources[] = {
     aws_models,
+    scan_models,
 };
 
 /* The longest array literal a column may reach before a flush is needed:
@@ -49,6 +51,35 @@ int model_col_index(const struct model_def *m, const char *name)
     return -1;
 }
 
+/* The value of column i as the statement selects it from the text arrays. */
+static int add_value(struct buf *s, const struct model_col *col)
+{
+    switch (col->type) {
+    case COL_TEXT:
+        return buf_addf(s, "COALESCE(u.%s, '')", col->name);
+    case COL_INT:
+        return buf_addf(s, "COALESCE(u.%s::bigint, 0)", col->name);
+    case COL_BOOL:
+        return buf_addf(s, "COALESCE(u.%s::boolean, false)", col->name);
+    case COL_TIME:
+        return buf_addf(s, "u.%s::timestamptz", col->name);
+    }
+    return -1;
+}
+
+/* "(p.a, p.b COLLATE "C")": the newer tuple of m with prefix p (text in
+ * byte order, whatever the database's collation). */
+static int add_newer_tuple(struct buf *s, const struct model_def *m, const char *p)
+{
+    int rc = buf_addc(s, '(');
+    for (size_t k = 0; m->newer[k]; k++) {
+        int i = model_col_index(m, m->newer[k]);
+        bool text = i >= 0 && m->cols[i].type == COL_TEXT;
+        rc |= buf_addf(s, "%s%s.%s%s", k ? ", " : "", p, m->newer[k], text ? " COLLATE \"C\"" : "");
+    }
+    return rc | buf_addc(s, ')');
+}
+
 /* The upsert statement of m, built once per batch from the static model
  * description (identifiers only; every value is a parameter). */
 static int build_sql(struct model_batch *b)
@@ -56,7 +87,7 @@ static int build_sql(struct model_batch *b)
     const struct model_def *m = b->m;
     struct buf *s = &b->sql;
     int rc = 0;
-    rc |= buf_addf(s, "INSERT INTO %s (", m->table);
+    rc |= buf_addf(s, "INSERT INTO %s AS t (", m->table);
     for (size_t i = 0; i < b->ncols; i++)
         rc |= buf_addf(s, "%s%s", i ? ", " : "", m->cols[i].name);
     rc |= buf_adds(s, ") SELECT DISTINCT ON (");
@@ -64,22 +95,8 @@ static int build_sql(struct model_batch *b)
         rc |= buf_addf(s, "%su.%s", k ? ", " : "", m->key[k]);
     rc |= buf_adds(s, ") ");
     for (size_t i = 0; i < b->ncols; i++) {
-        const char *c = m->cols[i].name;
-        const char *sep = i ? ", " : "";
-        switch (m->cols[i].type) {
-        case COL_TEXT:
-            rc |= buf_addf(s, "%sCOALESCE(u.%s, '')", sep, c);
-            break;
-        case COL_INT:
-            rc |= buf_addf(s, "%sCOALESCE(u.%s::bigint, 0)", sep, c);
-            break;
-        case COL_BOOL:
-            rc |= buf_addf(s, "%sCOALESCE(u.%s::boolean, false)", sep, c);
-            break;
-        case COL_TIME:
-            rc |= buf_addf(s, "%su.%s::timestamptz", sep, c);
-            break;
-        }
+        rc |= i ? buf_adds(s, ", ") : 0;
+        rc |= add_value(s, &m->cols[i]);
     }
     rc |= buf_adds(s, " FROM unnest(");
     for (size_t i = 0; i < b->ncols; i++)
@@ -90,6 +107,13 @@ static int build_sql(struct model_batch *b)
     rc |= buf_adds(s, "ord__) ORDER BY ");
     for (size_t k = 0; m->key[k]; k++)
         rc |= buf_addf(s, "u.%s, ", m->key[k]);
+    /* Within the batch: the newest row of a key, else the last one. */
+    for (size_t k = 0; m->newer && m->newer[k]; k++) {
+        int i = model_col_index(m, m->newer[k]);
+        rc |= i < 0 ? -1 : add_value(s, &m->cols[i]);
+        rc |= buf_adds(s, m->cols[i < 0 ? 0 : i].type == COL_TEXT ? " COLLATE \"C\" DESC, "
+                                                                  : " DESC, ");
+    }
     rc |= buf_adds(s, "u.ord__ DESC ON CONFLICT (");
     for (size_t k = 0; m->key[k]; k++)
         rc |= buf_addf(s, "%s%s", k ? ", " : "", m->key[k]);
@@ -97,6 +121,12 @@ static int build_sql(struct model_batch *b)
     for (size_t i = 0; i < b->ncols; i++)
         rc |= buf_addf(s, "%s = EXCLUDED.%s, ", m->cols[i].name, m->cols[i].name);
     rc |= buf_adds(s, "updated_at = now()");
+    if (m->newer) {
+        rc |= buf_adds(s, " WHERE ");
+        rc |= add_newer_tuple(s, m, "EXCLUDED");
+        rc |= buf_adds(s, " > ");
+        rc |= add_newer_tuple(s, m, "t");
+    }
     return rc ? -1 : 0;
 }
 

@@ -17,6 +17,7 @@ enum col_type { COL_TEXT = 0, COL_INT, COL_BOOL, COL_TIME };
 struct model_col {
     const char *name;
     enum col_type type;
+    bool nullable; /* the column may hold NULL (the API and OpenAPI say so) */
 };
 
 struct model_def {
@@ -30,6 +31,11 @@ struct model_def {
     /* The REST API path below /api/v1/: "<source>/<plural>" for entities
      * ("aws/instances"), "<source>/link_<a>_to_<b>" for link tables. */
     const char *route;
+    /* Latest-wins models only (NULL otherwise): the columns, in order, whose
+     * tuple decides which of two rows with one key is newer (text compared
+     * in byte order). The upsert keeps the newest row of a batch and
+     * replaces a stored row only with a strictly newer one. */
+    const char *const *newer;
 };
 
 /* Every model of every source, in registration order; NULL when unknown. */
@@ -41,10 +47,13 @@ size_t model_ncols(const struct model_def *m);
 
 /* Per-source tables, terminated by a row with name NULL. */
 extern const struct model_def aws_models[];
+extern const struct model_def scan_models[];
 
 /* A batch of rows for one set-based upsert:
  *   INSERT INTO t (cols) SELECT DISTINCT ON (key) ... FROM unnest($1::text[], ...)
  *   ON CONFLICT (key) DO UPDATE SET col = EXCLUDED.col, ..., updated_at = now()
+ * The last row of a key in the batch wins, or with m->newer the newest,
+ * and then only when newer than the stored row (... WHERE (newer) > (...)).
  * Values are text (NULL = SQL NULL) cast to the column types by the
  * statement; the arrays travel as parameters, never as SQL text. */
 struct model_batch {

@@ -349,6 +349,9 @@ def test_live_answers_match_the_document(inv, inv_popen, aws_cfg, aws_env, make_
     for p in ("/health", "/ready", "/version", "/api/v1/openapi.json"):
         c.check(api, "GET", p, p, 200, token=None)
     c.check(api, "GET", "/metrics", "/metrics", 200, token=None)
+    # a scan result, as `inventory ingest start scans` writes them (docs/ingest.md)
+    db.query("INSERT INTO scan_result (ip, port, service, scanned_at, response) "
+             "VALUES ('2001:db8::7', 443, 'HTTPS', now(), 'HTTP/1.1 200 OK')")
     models = c.check(api, "GET", "/api/v1/models", "/api/v1/models", 200)["items"]
     empty = []
     for m in models:
@@ -385,6 +388,15 @@ def test_live_answers_match_the_document(inv, inv_popen, aws_cfg, aws_env, make_
     c.check(api, "GET", f"{inst}/abc", inst + "/{id}", 400)
     c.check(api, "GET", f"{inst}/1/links?x=1", inst + "/{id}/links", 400)
     c.check(api, "GET", "/api/v1/models?x=1", "/api/v1/models", 400)
+    scans = "/api/v1/scans"
+    for qs in ("", "?ip=2001:DB8::7&port=443&service=HTTPS&since=1700000000&limit=1",
+               "?since=2024-01-01T00:00:00Z"):
+        assert c.check(api, "GET", scans + qs, scans, 200)["items"]
+    assert c.check(api, "GET", f"{scans}/2001:db8:0::7?service=HTTPS", scans + "/{ip}",
+                   200)["items"]
+    for bad in ("ip=1.2.3.256", "port=x", "sort=id", "limit=0"):
+        c.check(api, "GET", f"{scans}?{bad}", scans, 400)
+    c.check(api, "GET", f"{scans}/nope", scans + "/{ip}", 400)
 
     # queues, tasks, workers, scheduler
     wait_until(lambda: api.get("/api/v1/workers")["items"], what="a worker")
