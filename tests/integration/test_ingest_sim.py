@@ -3,7 +3,6 @@
 rules of docs/ingest.md, counts, the duplicate / out-of-order / invalid
 fractions, every invalid reason, --seed determinism, --rate pacing,
 --count and signals, option errors and Redis failures."""
-import base64
 import binascii
 import collections
 import ipaddress
