@@ -229,3 +229,183 @@ int model_batch_flush(struct model_batch *b, PGconn *c, long long *affected, str
     b->nrows = 0;
     return rc;
 }
+
+/* ---- COPY into a staging table (latest-wins models) ---- */
+
+static const char *sql_type(enum col_type t)
+{
+    switch (t) {
+    case COL_INT:
+        return "bigint";
+    case COL_BOOL:
+        return "boolean";
+    case COL_TIME:
+        return "timestamptz";
+    case COL_TEXT:
+        break;
+    }
+    return "text";
+}
+
+void model_copy_init(struct model_copy *b, const struct model_def *m)
+{
+    memset(b, 0, sizeof(*b));
+    b->m = m;
+    b->ncols = model_ncols(m);
+    buf_init(&b->rows, ARRAY_MAX);
+    buf_init(&b->stage, 16 * 1024);
+    buf_init(&b->merge, 64 * 1024);
+}
+
+void model_copy_release(struct model_copy *b)
+{
+    buf_release(&b->rows);
+    buf_release(&b->stage);
+    buf_release(&b->merge);
+    memset(b, 0, sizeof(*b));
+}
+
+/* One value in COPY's text format: \N for NULL; backslash, newline,
+ * carriage return and tab escaped (so no line is ever a lone "\."). */
+static int add_copy_value(struct buf *o, const char *v)
+{
+    if (!v)
+        return buf_add(o, "\\N", 2);
+    const char *run = v;
+    for (const char *p = v;; p++) {
+        char c = *p;
+        if (c != '\\' && c != '\n' && c != '\r' && c != '\t' && c != '\0')
+            continue;
+        if (buf_add(o, run, (size_t)(p - run)) < 0)
+            return -1;
+        if (c == '\0')
+            return 0;
+        char esc[2] = {'\\', c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '\\'};
+        if (buf_add(o, esc, 2) < 0)
+            return -1;
+        run = p + 1;
+    }
+}
+
+int model_copy_add(struct model_copy *b, const char *const *values)
+{
+    for (size_t i = 0; i < b->ncols; i++)
+        if ((i && buf_addc(&b->rows, '\t') < 0) || add_copy_value(&b->rows, values[i]) < 0 ||
+            (i + 1 == b->ncols && buf_addc(&b->rows, '\n') < 0)) {
+            /* A failed append released the buffer: the batch is lost whole. */
+            buf_reset(&b->rows);
+            b->nrows = 0;
+            return -1;
+        }
+    b->nrows++;
+    return 0;
+}
+
+/* The staging table and the merge statement of m (identifiers only). */
+static int build_copy_sql(struct model_copy *b)
+{
+    const struct model_def *m = b->m;
+    struct buf *s = &b->stage, *q = &b->merge;
+    int rc = buf_addf(s,
+                      "SET LOCAL client_min_messages = warning; "
+                      "CREATE TEMP TABLE IF NOT EXISTS stage_%s (",
+                      m->table);
+    for (size_t i = 0; i < b->ncols; i++)
+        rc |= buf_addf(s, "%s%s %s", i ? ", " : "", m->cols[i].name, sql_type(m->cols[i].type));
+    rc |= buf_adds(s, ") ON COMMIT DELETE ROWS");
+    rc |= buf_addf(q, "INSERT INTO %s AS t (", m->table);
+    for (size_t i = 0; i < b->ncols; i++)
+        rc |= buf_addf(q, "%s%s", i ? ", " : "", m->cols[i].name);
+    rc |= buf_adds(q, ") SELECT DISTINCT ON (");
+    for (size_t k = 0; m->key[k]; k++)
+        rc |= buf_addf(q, "%su.%s", k ? ", " : "", m->key[k]);
+    rc |= buf_adds(q, ") ");
+    for (size_t i = 0; i < b->ncols; i++)
+        rc |= buf_addf(q, "%su.%s", i ? ", " : "", m->cols[i].name);
+    rc |= buf_addf(q, " FROM stage_%s AS u ORDER BY ", m->table);
+    for (size_t k = 0; m->key[k]; k++)
+        rc |= buf_addf(q, "u.%s, ", m->key[k]);
+    for (size_t k = 0; m->newer[k]; k++) {
+        int i = model_col_index(m, m->newer[k]);
+        bool text = i >= 0 && m->cols[i].type == COL_TEXT;
+        rc |=
+            buf_addf(q, "%su.%s%s DESC", k ? ", " : "", m->newer[k], text ? " COLLATE \"C\"" : "");
+    }
+    rc |= buf_adds(q, " ON CONFLICT (");
+    for (size_t k = 0; m->key[k]; k++)
+        rc |= buf_addf(q, "%s%s", k ? ", " : "", m->key[k]);
+    rc |= buf_adds(q, ") DO UPDATE SET ");
+    for (size_t i = 0; i < b->ncols; i++)
+        rc |= buf_addf(q, "%s = EXCLUDED.%s, ", m->cols[i].name, m->cols[i].name);
+    rc |= buf_adds(q, "updated_at = now() WHERE ");
+    rc |= add_newer_tuple(q, m, "EXCLUDED");
+    rc |= buf_adds(q, " > ");
+    rc |= add_newer_tuple(q, m, "t");
+    return rc ? -1 : 0;
+}
+
+/* Runs sql expecting `want`; -1 with err otherwise. */
+static int exec_expect(PGconn *c, const char *sql, ExecStatusType want, PGresult **out,
+                       struct buf *err)
+{
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != want) {
+        pg_seterr(err, NULL, c, r);
+        PQclear(r);
+        return -1;
+    }
+    if (out)
+        *out = r;
+    else
+        PQclear(r);
+    return 0;
+}
+
+int model_copy_flush(struct model_copy *b, PGconn *c, long long *affected, struct buf *err)
+{
+    if (affected)
+        *affected = 0;
+    if (b->nrows == 0)
+        return 0;
+    if (!b->m->newer || (b->merge.len == 0 && build_copy_sql(b) < 0)) {
+        buf_reset(&b->rows);
+        b->nrows = 0;
+        buf_setf(err, "%s: cannot build the COPY statements", b->m->table);
+        return -1;
+    }
+    char copy[256];
+    snprintf(copy, sizeof(copy), "COPY stage_%s FROM STDIN", b->m->table);
+    PGresult *merged = NULL;
+    int rc = -1;
+    if (exec_expect(c, "BEGIN", PGRES_COMMAND_OK, NULL, err) < 0)
+        goto out;
+    if (exec_expect(c, buf_str(&b->stage), PGRES_COMMAND_OK, NULL, err) < 0 ||
+        exec_expect(c, copy, PGRES_COPY_IN, NULL, err) < 0)
+        goto rollback;
+    if (PQputCopyData(c, b->rows.ptr, (int)b->rows.len) != 1 || PQputCopyEnd(c, NULL) != 1) {
+        pg_seterr(err, "copy", c, NULL);
+        goto rollback;
+    }
+    PGresult *r = PQgetResult(c);
+    bool copied = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!copied)
+        pg_seterr(err, "copy", c, r);
+    PQclear(r);
+    while ((r = PQgetResult(c)) != NULL)
+        PQclear(r);
+    if (!copied || exec_expect(c, buf_str(&b->merge), PGRES_COMMAND_OK, &merged, err) < 0 ||
+        exec_expect(c, "COMMIT", PGRES_COMMAND_OK, NULL, err) < 0)
+        goto rollback;
+    if (affected)
+        *affected = strtoll(PQcmdTuples(merged), NULL, 10);
+    rc = 0;
+    goto out;
+rollback:
+    if (PQstatus(c) == CONNECTION_OK)
+        PQclear(PQexec(c, "ROLLBACK"));
+out:
+    PQclear(merged);
+    buf_reset(&b->rows);
+    b->nrows = 0;
+    return rc;
+}

@@ -75,4 +75,26 @@ int model_batch_flush(struct model_batch *b, PGconn *c, long long *affected,
 
 #define MODEL_BATCH_ROWS 1000 /* rows per statement the collectors aim for */
 
+/* The same upsert for latest-wins models (m->newer) through COPY: rows as
+ * COPY text into a temporary staging table of the session, merged by one
+ *   INSERT INTO t SELECT DISTINCT ON (key) ... FROM stage ORDER BY key, newer DESC
+ *   ON CONFLICT (key) DO UPDATE ... WHERE (newer) > (stored newer)
+ * in one transaction. bench/ingest_method measured it 40-50% faster than
+ * the UNNEST statement for batches of 5,000 (docs/ingest.md). */
+struct model_copy {
+    const struct model_def *m;
+    size_t ncols, nrows;
+    struct buf rows;         /* COPY text format, one line per row */
+    struct buf stage, merge; /* SQL, built on first use */
+};
+
+void model_copy_init(struct model_copy *b, const struct model_def *m);
+void model_copy_release(struct model_copy *b);
+/* Adds one row (values as for model_batch_add); -1 when the batch is full. */
+int model_copy_add(struct model_copy *b, const char *const *values) MUSTCHECK;
+/* Upserts the rows in one transaction and empties the batch, also on
+ * failure (the caller stages them again to retry). -1 with err. */
+int model_copy_flush(struct model_copy *b, PGconn *c, long long *affected,
+                     struct buf *err) MUSTCHECK;
+
 #endif
