@@ -210,15 +210,15 @@ static void banner(struct buf *r, const struct key *k, int64_t ts, int v)
         static const char *const fmt[] = {"220 (vsFTPd 3.0.%d) uptime %lld\r\n",
                                           "220 ProFTPD 1.3.%d Server ready, uptime %lld\r\n",
                                           "220 FileZilla Server 1.%d.0 up %lld s\r\n",
-                                          "220-Bienvenue — accès réservé 🚀\r\n220 Pure-FTPd "
-                                          "1.0.%d, en service depuis %lld s\r\n"};
+                                          ("220-Bienvenue — accès réservé 🚀\r\n220 Pure-FTPd "
+                                           "1.0.%d, en service depuis %lld s\r\n")};
         putf(r, fmt[v], minor, up);
         break;
     }
     case B_SMTP: {
         static const char *const fmt[] = {"220 mx%d.example.org ESMTP Postfix (Debian/GNU) %s\r\n",
-                                          "220 mail%d.example.com Microsoft ESMTP MAIL Service "
-                                          "ready at %s\r\n",
+                                          ("220 mail%d.example.com Microsoft ESMTP MAIL Service "
+                                           "ready at %s\r\n"),
                                           "220 smtp%d.example.net ESMTP Exim 4.96 %s\r\n",
                                           "220 メール%d.例え.jp ESMTP 準備完了 %s\r\n"};
         putf(r, fmt[v], (int)(k->host % 9) + 1, date);
@@ -373,8 +373,8 @@ static void invalid(struct sim *s, int r, int64_t n, struct parts *p, int versio
     static const char *const ports[] = {"0", "70000", "\"443\"", "-1", "80.5"};
     static const char *const services[] = {
         "\"\"",
-        "\"SSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSS"
-        "SSSSSSSSSSS\"",
+        ("\"SSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSS"
+         "SSSSSSSSSSS\""),
         "\"HT\\u0001TP\"", "\"SSH\\nX\"", "22"};
     static const char *const stamps[] = {"-1", "253402300800", "\"1732000000\"", "1732000000.5",
                                          "true"};
