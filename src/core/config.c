@@ -691,6 +691,8 @@ static const struct key keys[] = {
         .max = 24 * HOUR, .def = 30 * SECOND),
     KEY("ingest.scans.claim_interval", T_DURATION, ingest.scans.claim_interval_ms, .min = 100,
         .max = HOUR, .def = 5 * SECOND),
+    KEY("ingest.scans.cache_entries", T_INT, ingest.scans.cache_entries, .min = 0, .max = 1 << 26,
+        .def = 1 << 17),
     KEY("ingest.scans.metrics.address", T_STRING, ingest.scans.metrics.address,
         .def_s = "127.0.0.1:6082", .check = check_listen),
     KEY("ingest.scans.metrics.path", T_STRING, ingest.scans.metrics.path, .def_s = "/metrics",

@@ -100,6 +100,7 @@ struct config_stream {
     int64_t block_ms;          /* XREADGROUP BLOCK */
     int64_t claim_idle_ms;     /* pending entries idle this long are reclaimed */
     int64_t claim_interval_ms; /* how often a consumer looks for them */
+    int cache_entries;         /* keys whose newest committed observation is remembered */
     struct {
         char *address; /* default 127.0.0.1:6082 */
         char *path;    /* default /metrics */

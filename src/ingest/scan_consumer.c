@@ -18,6 +18,7 @@
 #include "core/util.h"
 #include "db/model.h"
 #include "db/pg.h"
+#include "ingest/newest.h"
 #include "ingest/scans.h"
 
 #define RETRY_FIRST_MS 100
@@ -29,8 +30,9 @@ struct scans_ctx {
     const struct config_stream *sc;
     atomic_bool *stop;
     const struct model_def *model;
-    struct metric *consumed, *upserted, *stale, *invalid, *batch, *commit, *db_errors, *reclaimed,
-        *length, *pending, *lag;
+    struct newest *newest; /* what was committed: stale messages skip the database */
+    struct metric *consumed, *upserted, *stale, *skipped, *invalid, *batch, *commit, *db_errors,
+        *reclaimed, *length, *pending, *lag;
 };
 
 /* The entries of one Redis reply, their verdicts and the staged rows. */
@@ -40,7 +42,9 @@ struct batch {
     size_t n;
     enum scan_invalid *why;
     struct buf *details;
-    size_t valid;
+    struct newest_key *keys; /* of the valid entries */
+    bool *staged;            /* valid and sent to the database (else known stale) */
+    size_t valid, nstaged;
     struct model_copy rows;
 };
 
@@ -71,6 +75,21 @@ static bool pause_unless_stopped(atomic_bool *stop, int64_t ms)
     return !atomic_load(stop);
 }
 
+/* "2024-11-19T07:06:40Z" from Unix seconds (0..year 9999), without the
+ * locale and time zone machinery of strftime (one call per message). */
+static void format_utc(int64_t ts, char out[32])
+{
+    int64_t days = ts / 86400, secs = ts % 86400;
+    /* civil_from_days (H. Hinnant), for days since 1970-01-01 >= 0 */
+    int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2);
+    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)y, (int)m, (int)d, (int)(secs / 3600),
+             (int)(secs / 60 % 60), (int)(secs % 60));
+}
+
 /* ---- batches ---- */
 
 /* The entry's data field (and its length), or NULL. */
@@ -98,30 +117,39 @@ static const char *entry_id(const redisReply *e)
                : NULL;
 }
 
-/* Validates every entry and stages the valid ones as COPY rows. */
+/* Validates every entry and stages as COPY rows the valid ones that the
+ * committed-newest table does not show to be stale. */
 static void stage(struct consumer *c, struct batch *b)
 {
     size_t max = (size_t)c->x->sc->max_message_size;
-    b->valid = 0;
+    b->valid = b->nstaged = 0;
     for (size_t i = 0; i < b->n; i++) {
         size_t len = 0;
         const char *data = entry_data(b->entries[i], &len);
         struct scan_msg m;
         buf_reset(&b->details[i]);
+        b->staged[i] = false;
         b->why[i] = scan_parse(data, len, max, &m, &b->details[i]);
         if (b->why[i] != SCAN_OK)
             continue;
+        b->valid++;
+        newest_hash(c->x->newest, m.ip, m.port, m.service, m.response, m.response_len, m.ts,
+                    &b->keys[i]);
+        if (newest_covers(c->x->newest, &b->keys[i])) {
+            scan_msg_release(&m);
+            continue;
+        }
         char port[16], when[32];
         snprintf(port, sizeof(port), "%d", m.port);
-        time_t t = (time_t)m.ts;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        format_utc(m.ts, when);
         const char *row[] = {m.ip, port, m.service, when, m.response};
-        if (model_copy_add(&b->rows, row) == 0)
-            b->valid++;
-        else
+        if (model_copy_add(&b->rows, row) == 0) {
+            b->staged[i] = true;
+            b->nstaged++;
+        } else {
             b->why[i] = SCAN_OVERSIZED; /* cannot happen below the batch cap */
+            b->valid--;
+        }
         scan_msg_release(&m);
     }
 }
@@ -141,6 +169,8 @@ static struct batch *batch_new(struct consumer *c, redisReply *reply, const redi
             b->entries = xcalloc(cap, sizeof(*b->entries));
             b->why = xcalloc(cap, sizeof(*b->why));
             b->details = xcalloc(cap, sizeof(*b->details));
+            b->keys = xcalloc(cap, sizeof(*b->keys));
+            b->staged = xcalloc(cap, sizeof(*b->staged));
             model_copy_init(&b->rows, c->x->model);
         }
         buf_init(&b->details[b->n], 512);
@@ -165,6 +195,8 @@ static void batch_free(struct batch *b)
     free(b->entries);
     free(b->why);
     free(b->details);
+    free(b->keys);
+    free(b->staged);
     free(b);
 }
 
@@ -274,6 +306,7 @@ static void count(struct consumer *c, const struct batch *b, long long affected)
     const char *stream = c->x->sc->stream;
     metrics_inc(c->x->upserted, (const char *[]){stream}, (double)affected);
     metrics_inc(c->x->stale, (const char *[]){stream}, (double)((long long)b->valid - affected));
+    metrics_inc(c->x->skipped, (const char *[]){stream}, (double)(b->valid - b->nstaged));
     metrics_observe(c->x->batch, (const char *[]){stream}, (double)b->n);
     for (size_t i = 0; i < b->n; i++) {
         if (b->why[i] == SCAN_OK)
@@ -292,8 +325,12 @@ static void count(struct consumer *c, const struct batch *b, long long affected)
 static void write_batch(struct consumer *c, struct batch *b)
 {
     long long affected = 0;
-    if (b->valid && !commit(c, b, &affected))
+    if (b->nstaged && !commit(c, b, &affected))
         return; /* stopping with the database away: the entries stay pending */
+    /* The database now holds, per key, at least what was offered. */
+    for (size_t i = 0; i < b->n; i++)
+        if (b->staged[i])
+            newest_note(c->x->newest, &b->keys[i]);
     redisContext *rc = rds_conn_get(&c->rds_write, c->x->stop);
     if (rc && ack(c, rc, b))
         count(c, b, affected);
@@ -509,6 +546,10 @@ int scans_consume(const struct config *cfg, struct metrics_registry *reg, atomic
                                     "Stream entries processed (acked), valid or not.", 1, s1),
         .upserted = metrics_counter(reg, "inventory_ingest_upserted_total",
                                     "Rows inserted or replaced by newer observations.", 1, s1),
+        .skipped = metrics_counter(reg, "inventory_ingest_skipped_total",
+                                   "Stale messages known so without the database (part of "
+                                   "stale_total).",
+                                   1, s1),
         .stale = metrics_counter(reg, "inventory_ingest_stale_total",
                                  "Valid messages not newer than what was stored (or than "
                                  "another message of the same batch).",
@@ -533,6 +574,7 @@ int scans_consume(const struct config *cfg, struct metrics_registry *reg, atomic
     };
     if (!x.model)
         return 1;
+    x.newest = newest_new((size_t)sc->cache_entries);
     char host[128] = "host";
     if (gethostname(host, sizeof(host)) != 0)
         snprintf(host, sizeof(host), "host");
@@ -576,6 +618,7 @@ int scans_consume(const struct config *cfg, struct metrics_registry *reg, atomic
     }
     free(cs);
     free(th);
+    newest_free(x.newest);
     log_info("ingest: stopped", LF_STR("stream", sc->stream));
     return started == n ? 0 : 1;
 }
