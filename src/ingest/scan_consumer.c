@@ -117,41 +117,79 @@ static const char *entry_id(const redisReply *e)
                : NULL;
 }
 
-/* Validates every entry and stages as COPY rows the valid ones that the
- * committed-newest table does not show to be stale. */
+/* Orders two observations of one key as the table does: timestamp, then
+ * the response in byte order. */
+static int newer_cmp(const struct scan_msg *a, const struct scan_msg *b)
+{
+    if (a->ts != b->ts)
+        return a->ts < b->ts ? -1 : 1;
+    size_t n = a->response_len < b->response_len ? a->response_len : b->response_len;
+    int c = memcmp(a->response, b->response, n);
+    if (c)
+        return c;
+    return a->response_len < b->response_len ? -1 : a->response_len > b->response_len;
+}
+
+static bool same_key(const struct scan_msg *a, const struct scan_msg *b)
+{
+    return a->port == b->port && strcmp(a->ip, b->ip) == 0 && strcmp(a->service, b->service) == 0;
+}
+
+/* Validates every entry and stages as COPY rows, per key, the newest valid
+ * message of the batch, unless the committed-newest table shows it stale.
+ * The others cannot change the table: the database keeps the maximum of
+ * what it is offered, and the winner is offered. */
 static void stage(struct consumer *c, struct batch *b)
 {
     size_t max = (size_t)c->x->sc->max_message_size;
+    size_t slots = 16;
+    while (slots < 2 * b->n)
+        slots <<= 1;
+    struct scan_msg *m = xcalloc(b->n, sizeof(*m));
+    size_t *best = xmalloc(slots * sizeof(*best)); /* open addressing: entry index + 1 */
+    memset(best, 0, slots * sizeof(*best));
     b->valid = b->nstaged = 0;
     for (size_t i = 0; i < b->n; i++) {
         size_t len = 0;
         const char *data = entry_data(b->entries[i], &len);
-        struct scan_msg m;
         buf_reset(&b->details[i]);
         b->staged[i] = false;
-        b->why[i] = scan_parse(data, len, max, &m, &b->details[i]);
+        b->why[i] = scan_parse(data, len, max, &m[i], &b->details[i]);
         if (b->why[i] != SCAN_OK)
             continue;
         b->valid++;
-        newest_hash(c->x->newest, m.ip, m.port, m.service, m.response, m.response_len, m.ts,
-                    &b->keys[i]);
-        if (newest_covers(c->x->newest, &b->keys[i])) {
-            scan_msg_release(&m);
+        newest_hash(c->x->newest, m[i].ip, m[i].port, m[i].service, m[i].response,
+                    m[i].response_len, m[i].ts, &b->keys[i]);
+        if (newest_covers(c->x->newest, &b->keys[i]))
             continue;
-        }
-        char port[16], when[32];
-        snprintf(port, sizeof(port), "%d", m.port);
-        format_utc(m.ts, when);
-        const char *row[] = {m.ip, port, m.service, when, m.response};
-        if (model_copy_add(&b->rows, row) == 0) {
+        size_t h = (size_t)b->keys[i].key[1] & (slots - 1);
+        while (best[h] && !same_key(&m[best[h] - 1], &m[i]))
+            h = (h + 1) & (slots - 1);
+        if (!best[h] || newer_cmp(&m[i], &m[best[h] - 1]) > 0) {
+            if (best[h])
+                b->staged[best[h] - 1] = false;
+            best[h] = i + 1;
             b->staged[i] = true;
-            b->nstaged++;
-        } else {
-            b->why[i] = SCAN_OVERSIZED; /* cannot happen below the batch cap */
-            b->valid--;
         }
-        scan_msg_release(&m);
     }
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->staged[i]) {
+            char port[16], when[32];
+            snprintf(port, sizeof(port), "%d", m[i].port);
+            format_utc(m[i].ts, when);
+            const char *row[] = {m[i].ip, port, m[i].service, when, m[i].response};
+            if (model_copy_add(&b->rows, row) == 0) {
+                b->nstaged++;
+            } else {
+                b->staged[i] = false;
+                b->why[i] = SCAN_OVERSIZED; /* cannot happen below the batch cap */
+                b->valid--;
+            }
+        }
+        scan_msg_release(&m[i]);
+    }
+    free(best);
+    free(m);
 }
 
 /* A batch of the entries in list (an element of reply, which it takes);
