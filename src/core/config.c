@@ -681,7 +681,7 @@ static const struct key keys[] = {
     KEY("ingest.scans.dead_letter_max", T_INT, ingest.scans.dead_letter_max, .min = 1,
         .max = 100000000, .def = 100000),
     KEY("ingest.scans.batch_size", T_INT, ingest.scans.batch_size, .min = 1, .max = 10000,
-        .def = 1000),
+        .def = 2500),
     KEY("ingest.scans.concurrency", T_INT, ingest.scans.concurrency, .min = 1, .max = 64, .def = 1),
     KEY("ingest.scans.max_message_size", T_INT, ingest.scans.max_message_size, .min = 256,
         .max = 16 << 20, .def = 64 << 10),
