@@ -30,7 +30,26 @@ def proc_mb(pid, field):
     return 0.0
 
 
-class Bench:
+class _Procs:
+    """What both set-ups share: running the binary against their stack."""
+
+    def connect_db(self):
+        import psycopg2  # noqa: E402 (installed by bootstrap)
+        self.db = psycopg2.connect(self.env["DATABASE_URI"])
+        self.db.autocommit = True
+
+    def start(self, *args, log="proc.log"):
+        """Starts `inventory <args>` in the background; returns the Popen."""
+        p = subprocess.Popen([INV, *args], env=self.env, stderr=open(self.dir / log, "wb"))
+        self.procs.append(p)
+        return p
+
+    def inv(self, *args):
+        return subprocess.run([INV, *args], env=self.env, capture_output=True, text=True,
+                              check=True).stdout
+
+
+class Bench(_Procs):
     """with Bench(accounts, regions, instances, extra_config) as b: b.env, b.fake ..."""
 
     def __init__(self, accounts=2, regions=10, instances=100000, config=None, build=()):
@@ -103,19 +122,8 @@ class Bench:
                      "aws_loadbalancer": t["classic_lbs"] + t["v2_lbs"],
                      "aws_bucket": t["buckets"], "aws_net_interface": t["network_interfaces"],
                      "aws_dhcp_option_set": t["dhcp_option_sets"]}
-        import psycopg2  # noqa: E402 (installed by bootstrap)
-        self.db = psycopg2.connect(env["DATABASE_URI"])
-        self.db.autocommit = True
+        self.connect_db()
 
-    def start(self, *args, log="proc.log"):
-        """Starts `inventory <args>` in the background; returns the Popen."""
-        p = subprocess.Popen([INV, *args], env=self.env, stderr=open(self.dir / log, "wb"))
-        self.procs.append(p)
-        return p
-
-    def inv(self, *args):
-        return subprocess.run([INV, *args], env=self.env, capture_output=True, text=True,
-                              check=True).stdout
 
     def rows(self):
         cur = self.db.cursor()
@@ -170,7 +178,7 @@ def stack_env(d):
     return env
 
 
-class Stack:
+class Stack(_Procs):
     """A private PostgreSQL + Redis on free ports with the schema migrated,
     no fake AWS (bench/ingest):
 
@@ -216,19 +224,8 @@ class Stack:
         self.redis_port = int(env["REDIS_ENDPOINT"].rsplit(":", 1)[1])
         for c in (["db", "init"], ["db", "migrate"]):
             sh(INV, *c, env=env, stdout=subprocess.DEVNULL)
-        import psycopg2  # noqa: E402 (installed by bootstrap)
-        self.db = psycopg2.connect(env["DATABASE_URI"])
-        self.db.autocommit = True
+        self.connect_db()
 
-    def start(self, *args, log="proc.log"):
-        """Starts `inventory <args>` in the background; returns the Popen."""
-        p = subprocess.Popen([INV, *args], env=self.env, stderr=open(self.dir / log, "wb"))
-        self.procs.append(p)
-        return p
-
-    def inv(self, *args):
-        return subprocess.run([INV, *args], env=self.env, capture_output=True, text=True,
-                              check=True).stdout
 
     def __exit__(self, *exc):
         for p in self.procs:

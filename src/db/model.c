@@ -80,20 +80,46 @@ static int add_newer_tuple(struct buf *s, const struct model_def *m, const char 
     return rc | buf_addc(s, ')');
 }
 
+/* "INSERT INTO t AS t (cols) SELECT DISTINCT ON (u.key...) ": the head of
+ * both upserts. */
+static int add_insert_head(struct buf *s, const struct model_def *m, size_t ncols)
+{
+    int rc = buf_addf(s, "INSERT INTO %s AS t (", m->table);
+    for (size_t i = 0; i < ncols; i++)
+        rc |= buf_addf(s, "%s%s", i ? ", " : "", m->cols[i].name);
+    rc |= buf_adds(s, ") SELECT DISTINCT ON (");
+    for (size_t k = 0; m->key[k]; k++)
+        rc |= buf_addf(s, "%su.%s", k ? ", " : "", m->key[k]);
+    return rc | buf_adds(s, ") ");
+}
+
+/* " ON CONFLICT (key) DO UPDATE SET col = EXCLUDED.col, ..., updated_at =
+ * now() [WHERE (newer) > (stored newer)]": the tail of both upserts. */
+static int add_conflict_tail(struct buf *s, const struct model_def *m, size_t ncols)
+{
+    int rc = buf_adds(s, " ON CONFLICT (");
+    for (size_t k = 0; m->key[k]; k++)
+        rc |= buf_addf(s, "%s%s", k ? ", " : "", m->key[k]);
+    rc |= buf_adds(s, ") DO UPDATE SET ");
+    for (size_t i = 0; i < ncols; i++)
+        rc |= buf_addf(s, "%s = EXCLUDED.%s, ", m->cols[i].name, m->cols[i].name);
+    rc |= buf_adds(s, "updated_at = now()");
+    if (m->newer) {
+        rc |= buf_adds(s, " WHERE ");
+        rc |= add_newer_tuple(s, m, "EXCLUDED");
+        rc |= buf_adds(s, " > ");
+        rc |= add_newer_tuple(s, m, "t");
+    }
+    return rc;
+}
+
 /* The upsert statement of m, built once per batch from the static model
  * description (identifiers only; every value is a parameter). */
 static int build_sql(struct model_batch *b)
 {
     const struct model_def *m = b->m;
     struct buf *s = &b->sql;
-    int rc = 0;
-    rc |= buf_addf(s, "INSERT INTO %s AS t (", m->table);
-    for (size_t i = 0; i < b->ncols; i++)
-        rc |= buf_addf(s, "%s%s", i ? ", " : "", m->cols[i].name);
-    rc |= buf_adds(s, ") SELECT DISTINCT ON (");
-    for (size_t k = 0; m->key[k]; k++)
-        rc |= buf_addf(s, "%su.%s", k ? ", " : "", m->key[k]);
-    rc |= buf_adds(s, ") ");
+    int rc = add_insert_head(s, m, b->ncols);
     for (size_t i = 0; i < b->ncols; i++) {
         rc |= i ? buf_adds(s, ", ") : 0;
         rc |= add_value(s, &m->cols[i]);
@@ -114,19 +140,8 @@ static int build_sql(struct model_batch *b)
         rc |= buf_adds(s, m->cols[i < 0 ? 0 : i].type == COL_TEXT ? " COLLATE \"C\" DESC, "
                                                                   : " DESC, ");
     }
-    rc |= buf_adds(s, "u.ord__ DESC ON CONFLICT (");
-    for (size_t k = 0; m->key[k]; k++)
-        rc |= buf_addf(s, "%s%s", k ? ", " : "", m->key[k]);
-    rc |= buf_adds(s, ") DO UPDATE SET ");
-    for (size_t i = 0; i < b->ncols; i++)
-        rc |= buf_addf(s, "%s = EXCLUDED.%s, ", m->cols[i].name, m->cols[i].name);
-    rc |= buf_adds(s, "updated_at = now()");
-    if (m->newer) {
-        rc |= buf_adds(s, " WHERE ");
-        rc |= add_newer_tuple(s, m, "EXCLUDED");
-        rc |= buf_adds(s, " > ");
-        rc |= add_newer_tuple(s, m, "t");
-    }
+    rc |= buf_adds(s, "u.ord__ DESC");
+    rc |= add_conflict_tail(s, m, b->ncols);
     return rc ? -1 : 0;
 }
 
@@ -313,13 +328,7 @@ static int build_copy_sql(struct model_copy *b)
     for (size_t i = 0; i < b->ncols; i++)
         rc |= buf_addf(s, "%s%s %s", i ? ", " : "", m->cols[i].name, sql_type(m->cols[i].type));
     rc |= buf_adds(s, ") ON COMMIT DELETE ROWS");
-    rc |= buf_addf(q, "INSERT INTO %s AS t (", m->table);
-    for (size_t i = 0; i < b->ncols; i++)
-        rc |= buf_addf(q, "%s%s", i ? ", " : "", m->cols[i].name);
-    rc |= buf_adds(q, ") SELECT DISTINCT ON (");
-    for (size_t k = 0; m->key[k]; k++)
-        rc |= buf_addf(q, "%su.%s", k ? ", " : "", m->key[k]);
-    rc |= buf_adds(q, ") ");
+    rc |= add_insert_head(q, m, b->ncols);
     for (size_t i = 0; i < b->ncols; i++)
         rc |= buf_addf(q, "%su.%s", i ? ", " : "", m->cols[i].name);
     rc |= buf_addf(q, " FROM stage_%s AS u ORDER BY ", m->table);
@@ -331,16 +340,7 @@ static int build_copy_sql(struct model_copy *b)
         rc |=
             buf_addf(q, "%su.%s%s DESC", k ? ", " : "", m->newer[k], text ? " COLLATE \"C\"" : "");
     }
-    rc |= buf_adds(q, " ON CONFLICT (");
-    for (size_t k = 0; m->key[k]; k++)
-        rc |= buf_addf(q, "%s%s", k ? ", " : "", m->key[k]);
-    rc |= buf_adds(q, ") DO UPDATE SET ");
-    for (size_t i = 0; i < b->ncols; i++)
-        rc |= buf_addf(q, "%s = EXCLUDED.%s, ", m->cols[i].name, m->cols[i].name);
-    rc |= buf_adds(q, "updated_at = now() WHERE ");
-    rc |= add_newer_tuple(q, m, "EXCLUDED");
-    rc |= buf_adds(q, " > ");
-    rc |= add_newer_tuple(q, m, "t");
+    rc |= add_conflict_tail(q, m, b->ncols);
     return rc ? -1 : 0;
 }
 
