@@ -95,7 +95,8 @@ struct config_stream {
     char *dead_letter;         /* stream receiving invalid messages */
     int dead_letter_max;       /* approximate MAXLEN of dead_letter */
     int batch_size;            /* entries per XREADGROUP and per transaction */
-    int concurrency;           /* consumer threads per process */
+    int concurrency;           /* consumers per process (a reader thread each) */
+    int writers;               /* writer threads per consumer, keys split by hash */
     int max_message_size;      /* bytes of one entry's data field */
     int64_t block_ms;          /* XREADGROUP BLOCK */
     int64_t claim_idle_ms;     /* pending entries idle this long are reclaimed */

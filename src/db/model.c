@@ -368,8 +368,6 @@ int model_copy_flush(struct model_copy *b, PGconn *c, long long *affected, struc
     if (b->nrows == 0)
         return 0;
     if (!b->m->newer || (b->merge.len == 0 && build_copy_sql(b) < 0)) {
-        buf_reset(&b->rows);
-        b->nrows = 0;
         buf_setf(err, "%s: cannot build the COPY statements", b->m->table);
         return -1;
     }
@@ -399,13 +397,13 @@ int model_copy_flush(struct model_copy *b, PGconn *c, long long *affected, struc
     if (affected)
         *affected = strtoll(PQcmdTuples(merged), NULL, 10);
     rc = 0;
+    buf_reset(&b->rows); /* committed: the batch is empty again */
+    b->nrows = 0;
     goto out;
 rollback:
     if (PQstatus(c) == CONNECTION_OK)
         PQclear(PQexec(c, "ROLLBACK"));
 out:
     PQclear(merged);
-    buf_reset(&b->rows);
-    b->nrows = 0;
     return rc;
 }

@@ -92,8 +92,8 @@ void model_copy_init(struct model_copy *b, const struct model_def *m);
 void model_copy_release(struct model_copy *b);
 /* Adds one row (values as for model_batch_add); -1 when the batch is full. */
 int model_copy_add(struct model_copy *b, const char *const *values) MUSTCHECK;
-/* Upserts the rows in one transaction and empties the batch, also on
- * failure (the caller stages them again to retry). -1 with err. */
+/* Upserts the rows in one transaction and empties the batch; -1 with err
+ * (rolled back), the rows kept for a retry. */
 int model_copy_flush(struct model_copy *b, PGconn *c, long long *affected,
                      struct buf *err) MUSTCHECK;
 

@@ -1,8 +1,10 @@
-/* The scan consumers (docs/ingest.md, Consuming). Each consumer is two
- * threads: a reader (XREADGROUP / XAUTOCLAIM, validation, COPY text) and a
- * writer (upsert and commit, then dead-letter and XACK), handing batches
- * over one at a time, so reading the next batch overlaps the database work
- * on the previous one. Nothing is acked before its commit. */
+/* The scan consumers (docs/ingest.md, Consuming). Each consumer is a
+ * reader thread (XREADGROUP / XAUTOCLAIM, validation, COPY text cut into
+ * one part per writer by key hash) and ingest.scans.writers writer threads
+ * (upsert and commit of their part; the last one of a batch dead-letters
+ * and XACKs it), handing batches over one at a time, so reading the next
+ * batch overlaps the database work on the previous one. Nothing is acked
+ * before every part of its batch committed. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +37,11 @@ struct scans_ctx {
         *reclaimed, *length, *pending, *lag;
 };
 
-/* The entries of one Redis reply, their verdicts and the staged rows. */
+#define WRITERS_MAX 8
+
+/* The entries of one Redis reply, their verdicts and the staged rows, cut
+ * into one part per writer by key hash: a key is always written by the
+ * same writer, so writers never wait on each other's row locks. */
 struct batch {
     redisReply *reply; /* owned; the entries point into it */
     redisReply **entries;
@@ -45,20 +51,34 @@ struct batch {
     struct newest_key *keys; /* of the valid entries */
     bool *staged;            /* valid and sent to the database (else known stale) */
     size_t valid, nstaged;
-    struct model_copy rows;
+    int nparts;
+    struct model_copy rows[WRITERS_MAX];
+    atomic_int parts_left; /* the writer that ends it acks the batch */
+    atomic_bool abandoned; /* a part was not committed: nothing is acked */
+    atomic_llong affected;
 };
 
+struct consumer;
+
+struct writer {
+    struct consumer *c;
+    int w;
+    PGconn *pg;
+    struct rds_conn rds;
+    struct batch *slot; /* the part handed over (guarded by c->mu) */
+};
+
+/* One reader and its writers (ingest.scans.writers of them). */
 struct consumer {
     struct scans_ctx *x;
     char name[200];
-    struct rds_conn rds_read, rds_write;
-    PGconn *pg;
+    struct rds_conn rds_read;
     int64_t next_claim_ms;
-    /* The hand-over slot between reader and writer. */
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* guards the writers' slots and reader_done */
     pthread_cond_t cv;
-    struct batch *slot;
     bool reader_done;
+    int nwriters;
+    struct writer writers[WRITERS_MAX];
 };
 
 static void sleep_ms(int64_t ms)
@@ -115,6 +135,12 @@ static const char *entry_id(const redisReply *e)
                    e->element[0]->type == REDIS_REPLY_STRING
                ? e->element[0]->str
                : NULL;
+}
+
+/* The writer of entry i (valid): by its key's hash. */
+static int part_of(const struct batch *b, size_t i)
+{
+    return (int)(b->keys[i].key[1] % (uint64_t)b->nparts);
 }
 
 /* Orders two observations of one key as the table does: timestamp, then
@@ -178,7 +204,7 @@ static void stage(struct consumer *c, struct batch *b)
             snprintf(port, sizeof(port), "%d", m[i].port);
             format_utc(m[i].ts, when);
             const char *row[] = {m[i].ip, port, m[i].service, when, m[i].response};
-            if (model_copy_add(&b->rows, row) == 0) {
+            if (model_copy_add(&b->rows[part_of(b, i)], row) == 0) {
                 b->nstaged++;
             } else {
                 b->staged[i] = false;
@@ -209,7 +235,12 @@ static struct batch *batch_new(struct consumer *c, redisReply *reply, const redi
             b->details = xcalloc(cap, sizeof(*b->details));
             b->keys = xcalloc(cap, sizeof(*b->keys));
             b->staged = xcalloc(cap, sizeof(*b->staged));
-            model_copy_init(&b->rows, c->x->model);
+            b->nparts = c->nwriters;
+            for (int w = 0; w < b->nparts; w++)
+                model_copy_init(&b->rows[w], c->x->model);
+            atomic_init(&b->parts_left, b->nparts);
+            atomic_init(&b->abandoned, false);
+            atomic_init(&b->affected, 0);
         }
         buf_init(&b->details[b->n], 512);
         b->entries[b->n++] = list->element[i];
@@ -228,7 +259,8 @@ static void batch_free(struct batch *b)
         return;
     for (size_t i = 0; i < b->n; i++)
         buf_release(&b->details[i]);
-    model_copy_release(&b->rows);
+    for (int w = 0; w < b->nparts; w++)
+        model_copy_release(&b->rows[w]);
     freeReplyObject(b->reply);
     free(b->entries);
     free(b->why);
@@ -240,37 +272,37 @@ static void batch_free(struct batch *b)
 
 /* ---- writer: commit, dead-letter, ack ---- */
 
-static PGconn *db(struct consumer *c)
+static PGconn *db(struct writer *wr)
 {
-    if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
-        return c->pg;
-    if (c->pg)
-        PQfinish(c->pg);
-    c->pg = NULL;
+    if (wr->pg && PQstatus(wr->pg) == CONNECTION_OK)
+        return wr->pg;
+    if (wr->pg)
+        PQfinish(wr->pg);
+    wr->pg = NULL;
     struct buf err;
     buf_init(&err, 2048);
-    const struct config *cfg = c->x->cfg;
-    if (pg_connect(cfg->database.dsn, cfg->database.connect_timeout_ms, &c->pg, &err) < 0)
-        log_warn("ingest: database connection failed", LF_STR("consumer", c->name),
+    const struct config *cfg = wr->c->x->cfg;
+    if (pg_connect(cfg->database.dsn, cfg->database.connect_timeout_ms, &wr->pg, &err) < 0)
+        log_warn("ingest: database connection failed", LF_STR("consumer", wr->c->name),
                  LF_STR("error", buf_str(&err)));
     buf_release(&err);
-    return c->pg;
+    return wr->pg;
 }
 
-/* Upserts the staged rows; retried with backoff until it commits. false
- * when stopping first (the entries stay pending). */
-static bool commit(struct consumer *c, struct batch *b, long long *affected)
+/* Upserts the writer's part of the batch; retried with backoff until it
+ * commits (model_copy_flush keeps the rows when it fails). false when
+ * stopping first (the entries stay pending). */
+static bool commit(struct writer *wr, struct batch *b, long long *affected)
 {
+    struct consumer *c = wr->c;
     const char *stream = c->x->sc->stream;
     int64_t wait = RETRY_FIRST_MS;
-    for (int attempt = 0;; attempt++) {
-        if (attempt)
-            stage(c, b); /* model_copy_flush emptied the rows: stage them again */
+    for (;;) {
         struct buf err;
         buf_init(&err, 2048);
-        PGconn *pg = db(c);
+        PGconn *pg = db(wr);
         int64_t t0 = mono_ms();
-        if (pg && model_copy_flush(&b->rows, pg, affected, &err) == 0) {
+        if (pg && model_copy_flush(&b->rows[wr->w], pg, affected, &err) == 0) {
             metrics_observe(c->x->commit, (const char *[]){stream}, (double)(mono_ms() - t0) / 1e3);
             buf_release(&err);
             return true;
@@ -359,53 +391,63 @@ static void count(struct consumer *c, const struct batch *b, long long affected)
     metrics_inc(c->x->consumed, (const char *[]){stream}, (double)b->n);
 }
 
-/* One batch from commit to ack. */
-static void write_batch(struct consumer *c, struct batch *b)
+/* The writer's part of a batch: commit, then note what was committed; the
+ * writer that ends the batch dead-letters and acks it. */
+static void write_part(struct writer *wr, struct batch *b)
 {
+    struct consumer *c = wr->c;
     long long affected = 0;
-    if (b->nstaged && !commit(c, b, &affected))
-        return; /* stopping with the database away: the entries stay pending */
-    /* The database now holds, per key, at least what was offered. */
-    for (size_t i = 0; i < b->n; i++)
-        if (b->staged[i])
-            newest_note(c->x->newest, &b->keys[i]);
-    redisContext *rc = rds_conn_get(&c->rds_write, c->x->stop);
-    if (rc && ack(c, rc, b))
-        count(c, b, affected);
-    else if (rc)
-        rds_conn_broken(&c->rds_write); /* pending: reclaimed after claim_idle */
+    if (b->rows[wr->w].nrows && !commit(wr, b, &affected))
+        atomic_store(&b->abandoned, true); /* stopping, database away: stays pending */
+    else
+        for (size_t i = 0; i < b->n; i++)
+            if (b->staged[i] && part_of(b, i) == wr->w)
+                newest_note(c->x->newest, &b->keys[i]); /* the database holds at least this */
+    atomic_fetch_add(&b->affected, affected);
+    if (atomic_fetch_sub(&b->parts_left, 1) != 1)
+        return; /* another writer ends it */
+    if (!atomic_load(&b->abandoned)) {
+        redisContext *rc = rds_conn_get(&wr->rds, c->x->stop);
+        if (rc && ack(c, rc, b))
+            count(c, b, atomic_load(&b->affected));
+        else if (rc)
+            rds_conn_broken(&wr->rds); /* pending: reclaimed after claim_idle */
+    }
+    batch_free(b);
 }
 
 static void *writer_main(void *arg)
 {
-    struct consumer *c = arg;
+    struct writer *wr = arg;
+    struct consumer *c = wr->c;
     for (;;) {
         pthread_mutex_lock(&c->mu);
-        while (!c->slot && !c->reader_done)
+        while (!wr->slot && !c->reader_done)
             pthread_cond_wait(&c->cv, &c->mu);
-        struct batch *b = c->slot;
-        c->slot = NULL;
+        struct batch *b = wr->slot;
+        wr->slot = NULL;
         pthread_cond_broadcast(&c->cv);
         pthread_mutex_unlock(&c->mu);
         if (!b)
             return NULL; /* the reader is done and nothing is left */
-        write_batch(c, b);
-        batch_free(b);
+        write_part(wr, b);
     }
 }
 
 /* ---- reader: read, validate, hand over ---- */
 
-/* Waits for the slot to be free and puts b there. */
+/* Gives every writer its part of b, each as soon as its slot is free. */
 static void hand_over(struct consumer *c, struct batch *b)
 {
     if (!b)
         return;
     pthread_mutex_lock(&c->mu);
-    while (c->slot)
-        pthread_cond_wait(&c->cv, &c->mu);
-    c->slot = b;
-    pthread_cond_broadcast(&c->cv);
+    for (int w = 0; w < c->nwriters; w++) {
+        while (c->writers[w].slot)
+            pthread_cond_wait(&c->cv, &c->mu);
+        c->writers[w].slot = b;
+        pthread_cond_broadcast(&c->cv);
+    }
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -552,18 +594,23 @@ static void reader_loop(struct consumer *c)
 static void *consumer_main(void *arg)
 {
     struct consumer *c = arg;
-    pthread_t writer;
-    if (pthread_create(&writer, NULL, writer_main, c) != 0) {
+    pthread_t th[WRITERS_MAX];
+    int started = 0;
+    while (started < c->nwriters &&
+           pthread_create(&th[started], NULL, writer_main, &c->writers[started]) == 0)
+        started++;
+    if (started == c->nwriters) {
+        reader_loop(c);
+    } else {
         log_error("ingest: cannot start a writer thread", LF_STR("consumer", c->name));
         atomic_store(c->x->stop, true);
-        return NULL;
     }
-    reader_loop(c);
     pthread_mutex_lock(&c->mu);
     c->reader_done = true;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
-    pthread_join(writer, NULL);
+    for (int w = 0; w < started; w++)
+        pthread_join(th[w], NULL);
     return NULL;
 }
 
@@ -631,7 +678,12 @@ int scans_consume(const struct config *cfg, struct metrics_registry *reg, atomic
         pthread_mutex_init(&c->mu, NULL);
         pthread_cond_init(&c->cv, NULL);
         rds_conn_init(&c->rds_read, &o, "ingest");
-        rds_conn_init(&c->rds_write, &o, "ingest");
+        c->nwriters = sc->writers;
+        for (int w = 0; w < c->nwriters; w++) {
+            c->writers[w].c = c;
+            c->writers[w].w = w;
+            rds_conn_init(&c->writers[w].rds, &o, "ingest");
+        }
         /* XREADGROUP blocks for block_ms: the reply may take that long. */
         c->rds_read.read_timeout_ms = sc->block_ms + cfg->redis.connect_timeout_ms;
     }
@@ -646,11 +698,12 @@ int scans_consume(const struct config *cfg, struct metrics_registry *reg, atomic
         pthread_join(th[i], NULL);
     for (int i = 0; i < n; i++) {
         struct consumer *c = &cs[i];
-        if (c->pg)
-            PQfinish(c->pg);
         rds_conn_release(&c->rds_read);
-        rds_conn_release(&c->rds_write);
-        batch_free(c->slot);
+        for (int w = 0; w < c->nwriters; w++) {
+            if (c->writers[w].pg)
+                PQfinish(c->writers[w].pg);
+            rds_conn_release(&c->writers[w].rds);
+        }
         pthread_mutex_destroy(&c->mu);
         pthread_cond_destroy(&c->cv);
     }

@@ -118,7 +118,7 @@ def scans(inv, inv_popen, make_config, db, redis_db):
 def test_latest_wins_in_any_order(scans, db, redis_db, db_factory, inv, make_config):
     messages = generate(3000, 300, seed=1)
     want = reference(messages)
-    p = scans(batch_size=97)
+    p = scans(batch_size=97, writers=1)
     publish(redis_db, messages)
     wait_until(lambda: drained(redis_db, len(messages)), what="first order")
     assert table(db) == want
@@ -129,7 +129,7 @@ def test_latest_wins_in_any_order(scans, db, redis_db, db_factory, inv, make_con
         random.Random(seed).shuffle(shuffled)
         other = db_factory()
         cfg = make_config(dsn=other.dsn, ingest={"scans": {
-            "metrics": {"address": "127.0.0.1:0"}, "batch_size": 13 * seed,
+            "metrics": {"address": "127.0.0.1:0"}, "batch_size": 13 * seed, "writers": seed * 2,
             "stream": f"s{seed}", "dead_letter": f"s{seed}-dlq"}})
         for step in ("init", "migrate"):
             assert inv("db", step, config=cfg).rc == 0
