@@ -683,7 +683,7 @@ static const struct key keys[] = {
     KEY("ingest.scans.batch_size", T_INT, ingest.scans.batch_size, .min = 1, .max = 10000,
         .def = 2500),
     KEY("ingest.scans.concurrency", T_INT, ingest.scans.concurrency, .min = 1, .max = 64, .def = 1),
-    KEY("ingest.scans.writers", T_INT, ingest.scans.writers, .min = 1, .max = 8, .def = 2),
+    KEY("ingest.scans.writers", T_INT, ingest.scans.writers, .min = 1, .max = 8, .def = 1),
     KEY("ingest.scans.max_message_size", T_INT, ingest.scans.max_message_size, .min = 256,
         .max = 16 << 20, .def = 64 << 10),
     KEY("ingest.scans.block", T_DURATION, ingest.scans.block_ms, .min = 10, .max = MINUTE,
