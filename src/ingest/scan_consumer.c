@@ -43,9 +43,13 @@ struct scans_ctx {
  * into one part per writer by key hash: a key is always written by the
  * same writer, so writers never wait on each other's row locks. */
 struct batch {
-    redisReply *reply; /* owned; the entries point into it */
+    redisReply *reply; /* owned while staging; the entries point into it */
     redisReply **entries;
     size_t n;
+    /* Kept once staged, when the reply is freed: what the ack needs. */
+    char **ids; /* entry ids (into idmem) */
+    char *idmem;
+    struct slice *dead; /* the data field of invalid entries (owned copies) */
     enum scan_invalid *why;
     struct buf *details;
     struct newest_key *keys; /* of the valid entries */
@@ -218,6 +222,38 @@ static void stage(struct consumer *c, struct batch *b)
     free(m);
 }
 
+/* Copies what the ack needs (ids, the data of invalid entries) and frees
+ * the Redis reply: a staged batch holds its COPY rows and little else. */
+static void keep_for_ack(struct batch *b)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < b->n; i++)
+        total += strlen(entry_id(b->entries[i])) + 1;
+    b->idmem = xmalloc(total);
+    b->ids = xcalloc(b->n, sizeof(*b->ids));
+    b->dead = xcalloc(b->n, sizeof(*b->dead));
+    char *p = b->idmem;
+    for (size_t i = 0; i < b->n; i++) {
+        const char *id = entry_id(b->entries[i]);
+        size_t len = strlen(id) + 1;
+        memcpy(p, id, len);
+        b->ids[i] = p;
+        p += len;
+        size_t dlen = 0;
+        const char *data = b->why[i] != SCAN_OK ? entry_data(b->entries[i], &dlen) : NULL;
+        if (data) {
+            char *copy = xmalloc(dlen + 1);
+            memcpy(copy, data, dlen);
+            copy[dlen] = '\0';
+            b->dead[i] = (struct slice){copy, dlen};
+        }
+    }
+    freeReplyObject(b->reply);
+    b->reply = NULL;
+    free(b->entries);
+    b->entries = NULL;
+}
+
 /* A batch of the entries in list (an element of reply, which it takes);
  * NULL (and the reply freed) when there are none. */
 static struct batch *batch_new(struct consumer *c, redisReply *reply, const redisReply *list)
@@ -250,6 +286,7 @@ static struct batch *batch_new(struct consumer *c, redisReply *reply, const redi
         return NULL;
     }
     stage(c, b);
+    keep_for_ack(b);
     return b;
 }
 
@@ -261,8 +298,14 @@ static void batch_free(struct batch *b)
         buf_release(&b->details[i]);
     for (int w = 0; w < b->nparts; w++)
         model_copy_release(&b->rows[w]);
-    freeReplyObject(b->reply);
+    if (b->reply)
+        freeReplyObject(b->reply);
     free(b->entries);
+    for (size_t i = 0; b->dead && i < b->n; i++)
+        free((char *)b->dead[i].p);
+    free(b->dead);
+    free(b->ids);
+    free(b->idmem);
     free(b->why);
     free(b->details);
     free(b->keys);
@@ -330,12 +373,12 @@ static bool ack(struct consumer *c, redisContext *rc, const struct batch *b)
     for (size_t i = 0; i < b->n; i++) {
         if (b->why[i] == SCAN_OK)
             continue;
-        size_t len = 0;
-        const char *data = entry_data(b->entries[i], &len);
+        size_t len = b->dead[i].len;
+        const char *data = b->dead[i].p;
         const char *argv[] = {"XADD",   sc->dead_letter,
                               "MAXLEN", "~",
                               maxlen,   "*",
-                              "id",     entry_id(b->entries[i]),
+                              "id",     b->ids[i],
                               "reason", scan_invalid_name(b->why[i]),
                               "error",  buf_str(&b->details[i]),
                               "data",   data ? data : ""};
@@ -351,7 +394,7 @@ static bool ack(struct consumer *c, redisContext *rc, const struct batch *b)
     argv[1] = sc->stream;
     argv[2] = sc->group;
     for (size_t i = 0; i < b->n; i++)
-        argv[3 + i] = entry_id(b->entries[i]);
+        argv[3 + i] = b->ids[i];
     redisAppendCommandArgv(rc, (int)(b->n + 3), argv, NULL);
     free(argv);
     bool ok = true;
@@ -383,8 +426,7 @@ static void count(struct consumer *c, const struct batch *b, long long affected)
             continue;
         metrics_inc(c->x->invalid, (const char *[]){stream, scan_invalid_name(b->why[i])}, 1);
         log_debug("ingest: invalid message dead-lettered", LF_STR("consumer", c->name),
-                  LF_STR("id", entry_id(b->entries[i])),
-                  LF_STR("reason", scan_invalid_name(b->why[i])),
+                  LF_STR("id", b->ids[i]), LF_STR("reason", scan_invalid_name(b->why[i])),
                   LF_STR("error", buf_str(&b->details[i])));
     }
     /* Last, so that a reader seeing it counted sees the rest too. */
