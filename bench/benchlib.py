@@ -31,7 +31,39 @@ def proc_mb(pid, field):
 
 
 class _Procs:
-    """What both set-ups share: running the binary against their stack."""
+    """What both set-ups share: build (_build), a private directory and
+    stack (_start), running the binary against it; everything started is
+    stopped on exit (__exit__), also when the set-up fails half-way."""
+
+    def __enter__(self):
+        sh("scripts/bootstrap")
+        self._build()
+        self.dir = Path(tempfile.mkdtemp(prefix="inventory-bench."))
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _stop_extra(self):
+        """What a set-up started besides processes and the stack."""
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        self._stop_extra()
+        if getattr(self, "db", None) is not None:
+            self.db.close()
+        if self.dir:
+            subprocess.run(["scripts/stack", "down", "--dir", str(self.dir)], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(["rm", "-rf", str(self.dir)])
 
     def connect_db(self):
         import psycopg2  # noqa: E402 (installed by bootstrap)
@@ -65,19 +97,11 @@ class Bench(_Procs):
         self.fake = None
         self.dir = None
 
-    def __enter__(self):
-        sh("scripts/bootstrap")
+    def _build(self):
         sh("make", "-s", "all", "build/rel/tests/fakes/fakeaws", *self.build,
            stdout=subprocess.DEVNULL)
         from fakeaws import FakeAWS  # noqa: E402 (needs the build above)
-        self.dir = Path(tempfile.mkdtemp(prefix="inventory-bench."))
         self.fake = FakeAWS(ROOT / "build/rel/tests/fakes/fakeaws", **self.layout)
-        try:
-            self._start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
 
     def _start(self):
         d = self.dir
@@ -149,23 +173,12 @@ class Bench(_Procs):
                 sys.exit(f"bench: the worker exited; see {self.dir / 'worker.log'}")
             time.sleep(0.02)
 
-    def __exit__(self, *exc):
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+    def _stop_extra(self):
         if self.fake:
             try:
                 self.fake.stop()
             except Exception as e:  # noqa: BLE001 - report, keep cleaning up
                 print(f"fake: {e}", file=sys.stderr)
-        if self.dir:
-            subprocess.run(["scripts/stack", "down", "--dir", str(self.dir)], cwd=ROOT,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            subprocess.run(["rm", "-rf", str(self.dir)])
 
 
 def stack_env(d):
@@ -195,16 +208,8 @@ class Stack(_Procs):
         self.dir = None
         self.db = None
 
-    def __enter__(self):
-        sh("scripts/bootstrap")
+    def _build(self):
         sh("make", "-s", "all", *self.build, stdout=subprocess.DEVNULL)
-        self.dir = Path(tempfile.mkdtemp(prefix="inventory-bench."))
-        try:
-            self._start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
 
     def _start(self):
         d = self.dir
@@ -227,17 +232,3 @@ class Stack(_Procs):
         self.connect_db()
 
 
-    def __exit__(self, *exc):
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        if self.db is not None:
-            self.db.close()
-        if self.dir:
-            subprocess.run(["scripts/stack", "down", "--dir", str(self.dir)], cwd=ROOT,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            subprocess.run(["rm", "-rf", str(self.dir)])

@@ -996,14 +996,21 @@ static void h_queue_tasks(struct api_server *s, const struct slice *caps, const 
     buf_release(&err);
 }
 
-/* Loads task caps[0] from any queue; false after a 404 or 5xx. */
-static bool find_task(struct api_server *s, redisContext *c, const struct slice *cap,
-                      struct task *t, struct resp *r)
+/* The routes of one task (/api/v1/tasks/<id>...): refuses query
+ * parameters, then loads task caps[0] from any queue. The thread's Redis
+ * connection, or NULL after a 400, 404 or 5xx answer. */
+static redisContext *find_task(struct api_server *s, const struct slice *cap, const char *qs,
+                               struct task *t, struct resp *r)
 {
+    if (no_args(qs, r) < 0)
+        return NULL;
+    redisContext *c = thread_redis(s, r);
+    if (!c)
+        return NULL;
     char id[TASK_ID_MAX];
     if (!cap_str(cap, id, sizeof(id)) || !task_id_valid(id)) {
         set_error(r, MHD_HTTP_NOT_FOUND, "not found", "no such task");
-        return false;
+        return NULL;
     }
     struct buf err;
     buf_init(&err, 1024);
@@ -1015,16 +1022,14 @@ static bool find_task(struct api_server *s, redisContext *c, const struct slice 
     if (rc != 0)
         task_release(t);
     buf_release(&err);
-    return rc == 0;
+    return rc == 0 ? c : NULL;
 }
 
 static void h_task(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
 {
-    if (no_args(qs, r) < 0)
-        return;
-    redisContext *c = thread_redis(s, r);
     struct task t = {0};
-    if (!c || !find_task(s, c, &caps[0], &t, r))
+    redisContext *c = find_task(s, &caps[0], qs, &t, r);
+    if (!c)
         return;
     r->body = task_to_json(&t);
     task_release(&t);
@@ -1257,11 +1262,9 @@ static void h_resume(struct api_server *s, const struct slice *caps, const char 
 static void h_task_delete(struct api_server *s, const struct slice *caps, const char *qs,
                           struct resp *r)
 {
-    if (no_args(qs, r) < 0)
-        return;
-    redisContext *c = thread_redis(s, r);
     struct task t = {0};
-    if (!c || !find_task(s, c, &caps[0], &t, r))
+    redisContext *c = find_task(s, &caps[0], qs, &t, r);
+    if (!c)
         return;
     struct buf err;
     buf_init(&err, 1024);
@@ -1282,11 +1285,9 @@ static void h_task_delete(struct api_server *s, const struct slice *caps, const 
 static void h_task_cancel(struct api_server *s, const struct slice *caps, const char *qs,
                           struct resp *r)
 {
-    if (no_args(qs, r) < 0)
-        return;
-    redisContext *c = thread_redis(s, r);
     struct task t = {0};
-    if (!c || !find_task(s, c, &caps[0], &t, r))
+    redisContext *c = find_task(s, &caps[0], qs, &t, r);
+    if (!c)
         return;
     struct buf err;
     long long receivers = 0;

@@ -980,21 +980,30 @@ static int parse_job(const struct ctx *c, const struct node *v, size_t idx, stru
     return 0;
 }
 
-static int set_jobs(const struct ctx *c, const struct key *k, const struct node *v)
+/* The checks every list-of-mappings key shares (scheduler.jobs,
+ * api.tokens): 1 when null (nothing to set), 0 for a sequence of at most
+ * MAX_JOBS items, -1 after the error. */
+static int seq_of(const struct ctx *c, const struct key *k, const struct node *v, const char *what)
 {
-    struct config_job *jobs = NULL;
-    size_t n = 0;
     char tmp[SHOW_BUF], exp[96];
-    int rc = -1;
-
     if (v->null)
-        return 0;
+        return 1;
     if (v->kind != N_SEQ)
         return fail(c, v->line, "%s: %s, got %s", k->name, expected(k, exp, sizeof(exp)),
                     describe(v, false, tmp));
     if (v->nkids > MAX_JOBS)
-        return fail(c, v->line, "%s: more than %d jobs", k->name, MAX_JOBS);
+        return fail(c, v->line, "%s: more than %d %s", k->name, MAX_JOBS, what);
+    return 0;
+}
 
+static int set_jobs(const struct ctx *c, const struct key *k, const struct node *v)
+{
+    struct config_job *jobs = NULL;
+    size_t n = 0;
+    int rc = seq_of(c, k, v, "jobs");
+    if (rc != 0)
+        return rc > 0 ? 0 : -1;
+    rc = -1;
     if (v->nkids)
         jobs = xcalloc(v->nkids, sizeof(*jobs));
     for (size_t i = 0; i < v->nkids; i++) {
@@ -1254,14 +1263,6 @@ static void free_api_tokens(struct config_api_token *ts, size_t n)
     free(ts);
 }
 
-static int hexval(char ch)
-{
-    return ch >= '0' && ch <= '9'   ? ch - '0'
-           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                    : -1;
-}
-
 /* One api.tokens[idx] mapping: name, sha256 (64 hex digits), scope. */
 static int parse_api_token(const struct ctx *c, const struct node *v, size_t idx,
                            struct config_api_token *t)
@@ -1302,7 +1303,7 @@ static int parse_api_token(const struct ctx *c, const struct node *v, size_t idx
         } else if (k == 1) {
             bool ok = strlen(sv) == 64;
             for (size_t j = 0; ok && j < 32; j++) {
-                int hi = hexval(sv[2 * j]), lo = hexval(sv[2 * j + 1]);
+                int hi = hex_digit(sv[2 * j]), lo = hex_digit(sv[2 * j + 1]);
                 ok = hi >= 0 && lo >= 0;
                 if (ok)
                     t->sha256[j] = (unsigned char)(hi << 4 | lo);
@@ -1330,16 +1331,10 @@ static int set_api_tokens(const struct ctx *c, const struct key *k, const struct
 {
     struct config_api_token *ts = NULL;
     size_t n = 0;
-    char tmp[SHOW_BUF], exp[96];
-    int rc = -1;
-
-    if (v->null)
-        return 0;
-    if (v->kind != N_SEQ)
-        return fail(c, v->line, "%s: %s, got %s", k->name, expected(k, exp, sizeof(exp)),
-                    describe(v, false, tmp));
-    if (v->nkids > MAX_JOBS)
-        return fail(c, v->line, "%s: more than %d tokens", k->name, MAX_JOBS);
+    int rc = seq_of(c, k, v, "tokens");
+    if (rc != 0)
+        return rc > 0 ? 0 : -1;
+    rc = -1;
     if (v->nkids)
         ts = xcalloc(v->nkids, sizeof(*ts));
     for (size_t i = 0; i < v->nkids; i++) {

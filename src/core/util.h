@@ -33,6 +33,9 @@ void time_format_go(int64_t unix_us, char *out, size_t n);
 /* True if s is a non-empty string of [A-Za-z0-9_.:-] at most max long. */
 bool is_safe_name(const char *s, size_t max);
 
+/* The value of one hexadecimal digit (either case), or -1. */
+int hex_digit(char c);
+
 /* Standard base64 (RFC 4648 section 4, '=' padding required, no line
  * breaks, zero pad bits) of len bytes into out (at least len / 4 * 3
  * bytes): the decoded length, or -1 when s is not canonical base64. */
