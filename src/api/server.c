@@ -1035,11 +1035,21 @@ static void h_task(struct api_server *s, const struct slice *caps, const char *q
     task_release(&t);
 }
 
-static void h_workers(struct api_server *s, const struct slice *caps, const char *qs,
-                      struct resp *r)
+static int live_workers(redisContext *c, json_t **all, struct buf *err)
 {
-    (void)caps;
     static const struct presence workers = {WORKER_REGISTRY_KEY, WORKER_INFO_PREFIX};
+    return presence_list(c, &workers, all, err);
+}
+
+static int live_jobs(redisContext *c, json_t **all, struct buf *err)
+{
+    return sched_live_jobs(c, now_ms(), all, err);
+}
+
+/* A route without parameters answering {"items": list(c)}. */
+static void redis_items(struct api_server *s, const char *qs, struct resp *r,
+                        int (*list)(redisContext *c, json_t **all, struct buf *err))
+{
     if (no_args(qs, r) < 0)
         return;
     redisContext *c = thread_redis(s, r);
@@ -1048,30 +1058,25 @@ static void h_workers(struct api_server *s, const struct slice *caps, const char
     json_t *all;
     struct buf err;
     buf_init(&err, 1024);
-    if (presence_list(c, &workers, &all, &err) < 0)
+    if (list(c, &all, &err) < 0)
         redis_failed(s, c, &err, r);
     else
         r->body = json_pack("{s:o}", "items", all);
     buf_release(&err);
 }
 
+static void h_workers(struct api_server *s, const struct slice *caps, const char *qs,
+                      struct resp *r)
+{
+    (void)caps;
+    redis_items(s, qs, r, live_workers);
+}
+
 static void h_sched_jobs(struct api_server *s, const struct slice *caps, const char *qs,
                          struct resp *r)
 {
     (void)caps;
-    if (no_args(qs, r) < 0)
-        return;
-    redisContext *c = thread_redis(s, r);
-    if (!c)
-        return;
-    json_t *all;
-    struct buf err;
-    buf_init(&err, 1024);
-    if (sched_live_jobs(c, now_ms(), &all, &err) < 0)
-        redis_failed(s, c, &err, r);
-    else
-        r->body = json_pack("{s:o}", "items", all);
-    buf_release(&err);
+    redis_items(s, qs, r, live_jobs);
 }
 
 /* A duration member ("30s", "5m", or integer milliseconds); -1 after a 400. */
