@@ -672,32 +672,47 @@ static const struct key keys[] = {
     KEY("api.auth", T_STRING, api.auth, .def_s = "token", .check = check_api_auth),
     KEY("api.tokens", T_API_TOKENS, api.tokens),
     KEY("api.database.dsn", T_STRING, api.database.dsn, .flags = K_OPTIONAL | K_SECRET),
-    KEY("ingest.scans.stream", T_STRING, ingest.scans.stream, .def_s = "scan-topic",
-        .check = check_stream_name),
-    KEY("ingest.scans.group", T_STRING, ingest.scans.group, .def_s = "inventory",
-        .check = check_stream_name),
-    KEY("ingest.scans.dead_letter", T_STRING, ingest.scans.dead_letter, .def_s = "scan-topic-dlq",
-        .check = check_stream_name),
-    KEY("ingest.scans.dead_letter_max", T_INT, ingest.scans.dead_letter_max, .min = 1,
-        .max = 100000000, .def = 100000),
-    KEY("ingest.scans.batch_size", T_INT, ingest.scans.batch_size, .min = 1, .max = 10000,
-        .def = 2500),
-    KEY("ingest.scans.concurrency", T_INT, ingest.scans.concurrency, .min = 1, .max = 64, .def = 1),
+/* The keys of one stream consumer section (struct config_stream). */
+#define STREAM_KEYS(sec, field, stream_def, dlq_def, batch_def, metrics_def)                     \
+    KEY("ingest." sec ".stream", T_STRING, field.stream, .def_s = stream_def,                    \
+        .check = check_stream_name),                                                               \
+        KEY("ingest." sec ".group", T_STRING, field.group, .def_s = "inventory",                  \
+            .check = check_stream_name),                                                           \
+        KEY("ingest." sec ".dead_letter", T_STRING, field.dead_letter, .def_s = dlq_def,          \
+            .check = check_stream_name),                                                           \
+        KEY("ingest." sec ".dead_letter_max", T_INT, field.dead_letter_max, .min = 1,             \
+            .max = 100000000, .def = 100000),                                                      \
+        KEY("ingest." sec ".batch_size", T_INT, field.batch_size, .min = 1, .max = 10000,         \
+            .def = batch_def),                                                                     \
+        KEY("ingest." sec ".concurrency", T_INT, field.concurrency, .min = 1, .max = 64,          \
+            .def = 1),                                                                             \
+        KEY("ingest." sec ".max_message_size", T_INT, field.max_message_size, .min = 256,         \
+            .max = 16 << 20, .def = 64 << 10),                                                     \
+        KEY("ingest." sec ".block", T_DURATION, field.block_ms, .min = 10, .max = MINUTE,         \
+            .def = SECOND),                                                                        \
+        KEY("ingest." sec ".claim_idle", T_DURATION, field.claim_idle_ms, .min = SECOND,          \
+            .max = 24 * HOUR, .def = 30 * SECOND),                                                 \
+        KEY("ingest." sec ".claim_interval", T_DURATION, field.claim_interval_ms, .min = 100,     \
+            .max = HOUR, .def = 5 * SECOND),                                                       \
+        KEY("ingest." sec ".metrics.address", T_STRING, field.metrics.address,                    \
+            .def_s = metrics_def, .check = check_listen),                                          \
+        KEY("ingest." sec ".metrics.path", T_STRING, field.metrics.path, .def_s = "/metrics",     \
+            .check = check_http_path)
+    STREAM_KEYS("scans", ingest.scans, "scan-topic", "scan-topic-dlq", 2500, "127.0.0.1:6082"),
     KEY("ingest.scans.writers", T_INT, ingest.scans.writers, .min = 1, .max = 8, .def = 1),
-    KEY("ingest.scans.max_message_size", T_INT, ingest.scans.max_message_size, .min = 256,
-        .max = 16 << 20, .def = 64 << 10),
-    KEY("ingest.scans.block", T_DURATION, ingest.scans.block_ms, .min = 10, .max = MINUTE,
-        .def = SECOND),
-    KEY("ingest.scans.claim_idle", T_DURATION, ingest.scans.claim_idle_ms, .min = SECOND,
-        .max = 24 * HOUR, .def = 30 * SECOND),
-    KEY("ingest.scans.claim_interval", T_DURATION, ingest.scans.claim_interval_ms, .min = 100,
-        .max = HOUR, .def = 5 * SECOND),
     KEY("ingest.scans.cache_entries", T_INT, ingest.scans.cache_entries, .min = 0, .max = 1 << 26,
         .def = 1 << 17),
-    KEY("ingest.scans.metrics.address", T_STRING, ingest.scans.metrics.address,
-        .def_s = "127.0.0.1:6082", .check = check_listen),
-    KEY("ingest.scans.metrics.path", T_STRING, ingest.scans.metrics.path, .def_s = "/metrics",
-        .check = check_http_path),
+    STREAM_KEYS("hosts", ingest.hosts, "platform.inventory.host-ingress",
+                "platform.inventory.host-ingress-dlq", 1000, "127.0.0.1:6083"),
+    KEY("hosts.events", T_STRING, hosts.events, .def_s = "platform.inventory.events",
+        .check = check_stream_name),
+    KEY("hosts.events_max", T_INT, hosts.events_max, .min = 1, .max = 100000000, .def = 1000000),
+    KEY("hosts.payload_tracker", T_BOOL, hosts.payload_tracker, .def = true),
+    KEY("hosts.payload_status", T_STRING, hosts.payload_status, .def_s = "platform.payload-status",
+        .check = check_stream_name),
+    KEY("hosts.payload_status_max", T_INT, hosts.payload_status_max, .min = 1, .max = 100000000,
+        .def = 1000000),
+    KEY("hosts.reaper_chunk", T_INT, hosts.reaper_chunk, .min = 1, .max = 100000, .def = 1000),
     KEY("aws.is_enabled", T_BOOL, aws.is_enabled, .def = false),
     KEY("aws.region", T_STRING, aws.region, .def_s = "us-east-1", .check = check_region),
     KEY("aws.endpoint_url", T_STRING, aws.endpoint_url, .flags = K_OPTIONAL, .check = check_url),

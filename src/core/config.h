@@ -96,12 +96,12 @@ struct config_stream {
     int dead_letter_max;       /* approximate MAXLEN of dead_letter */
     int batch_size;            /* entries per XREADGROUP and per transaction */
     int concurrency;           /* consumers per process (a reader thread each) */
-    int writers;               /* writer threads per consumer, keys split by hash */
+    int writers;               /* scans: writer threads per consumer, keys split by hash */
     int max_message_size;      /* bytes of one entry's data field */
     int64_t block_ms;          /* XREADGROUP BLOCK */
     int64_t claim_idle_ms;     /* pending entries idle this long are reclaimed */
     int64_t claim_interval_ms; /* how often a consumer looks for them */
-    int cache_entries;         /* keys whose newest committed observation is remembered */
+    int cache_entries;         /* scans: keys whose newest committed observation is remembered */
     struct {
         char *address; /* default 127.0.0.1:6082 */
         char *path;    /* default /metrics */
@@ -177,7 +177,17 @@ struct config {
 
     struct {
         struct config_stream scans; /* ingest.scans.*: scan results (docs/ingest.md) */
+        struct config_stream hosts; /* ingest.hosts.*: host ingress (docs/hosts.md) */
     } ingest;
+
+    struct {                     /* hosts.*: host-based inventory (docs/hosts.md) */
+        char *events;            /* stream of created/updated/delete events */
+        int events_max;          /* its approximate MAXLEN */
+        bool payload_tracker;    /* publish payload statuses */
+        char *payload_status;    /* their stream */
+        int payload_status_max;  /* its approximate MAXLEN */
+        int reaper_chunk;        /* culled hosts deleted per transaction */
+    } hosts;
 
     struct {
         bool is_enabled;    /* default false: AWS tasks refuse to run */
