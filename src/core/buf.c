@@ -159,3 +159,29 @@ void buf_setf(struct buf *b, const char *fmt, ...)
     }
     va_end(ap);
 }
+
+void buf_put(struct buf *b, const void *p, size_t n)
+{
+    if (buf_add(b, p, n) < 0)
+        abort();
+}
+
+void buf_puts(struct buf *b, const char *s)
+{
+    buf_put(b, s, strlen(s));
+}
+
+void buf_putc(struct buf *b, char c)
+{
+    buf_put(b, &c, 1);
+}
+
+void buf_putf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = buf_vaddf(b, fmt, ap);
+    va_end(ap);
+    if (rc < 0)
+        abort();
+}

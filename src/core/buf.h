@@ -39,6 +39,13 @@ int buf_vaddf(struct buf *b, const char *fmt, va_list ap) MUSTCHECK;
  * characters escaped; other bytes (UTF-8) copied as they are. */
 int buf_add_json_string(struct buf *b, const char *s, size_t n) MUSTCHECK;
 /* Never NULL: "" for an empty buffer. */
+/* Appends that cannot fail, for buffers without a cap (BUF_NOLIMIT):
+ * allocation failure aborts (xalloc), so a refusal would be a bug. */
+void buf_put(struct buf *b, const void *p, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_putc(struct buf *b, char c);
+void buf_putf(struct buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
 const char *buf_str(const struct buf *b);
 /* Hands the contents to the caller (free()), leaving the buf empty. */
 char *buf_detach(struct buf *b);

@@ -48,4 +48,8 @@ bool utf8_valid(const unsigned char *s, size_t n);
 /* Trims ASCII whitespace at both ends in place; returns s. */
 char *str_trim(char *s);
 
+#define UUID_LEN 36
+/* A random (version 4) UUID, lower-case with dashes. */
+void uuid4(char out[UUID_LEN + 1]);
+
 #endif

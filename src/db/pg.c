@@ -78,16 +78,24 @@ int pg_connect(const char *dsn, int64_t connect_timeout_ms, PGconn **out, struct
     return 0;
 }
 
-PGresult *pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
-                  struct buf *err)
+PGresult *pg_exec_state(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                        struct buf *err, char sqlstate[6])
 {
     PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return res;
     pg_seterr(err, NULL, conn, res);
+    if (sqlstate)
+        snprintf(sqlstate, 6, "%s", pg_sqlstate(res));
     PQclear(res);
     return NULL;
+}
+
+PGresult *pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                  struct buf *err)
+{
+    return pg_exec_state(conn, sql, nparams, params, err, NULL);
 }
 
 int pg_run(PGconn *conn, const char *sql, int nparams, const char *const *params, struct buf *err)

@@ -25,6 +25,11 @@ void pg_seterr(struct buf *err, const char *what, PGconn *conn, const PGresult *
 PGresult *pg_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
                   struct buf *err) MUSTCHECK;
 
+/* pg_exec that also copies the SQLSTATE of a failure ("" when none) into
+ * sqlstate (6 bytes, may be NULL). */
+PGresult *pg_exec_state(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                        struct buf *err, char sqlstate[6]) MUSTCHECK;
+
 /* Runs a statement and discards its result; 0 or -1 with err set. */
 int pg_run(PGconn *conn, const char *sql, int nparams, const char *const *params,
            struct buf *err) MUSTCHECK;

@@ -22,9 +22,7 @@
 #include "db/pg.h"
 #include "ingest/newest.h"
 #include "ingest/scans.h"
-
-#define RETRY_FIRST_MS 100
-#define RETRY_MAX_MS   5000
+#include "ingest/stream.h"
 
 /* What every consumer shares: configuration, stop flag, metrics. */
 struct scans_ctx {
@@ -33,8 +31,8 @@ struct scans_ctx {
     atomic_bool *stop;
     const struct model_def *model;
     struct newest *newest; /* what was committed: stale messages skip the database */
-    struct metric *consumed, *upserted, *stale, *skipped, *invalid, *batch, *commit, *db_errors,
-        *reclaimed, *length, *pending, *lag;
+    struct stream_metrics m;
+    struct metric *upserted, *stale, *skipped;
 };
 
 #define WRITERS_MAX 8
@@ -75,29 +73,13 @@ struct writer {
 /* One reader and its writers (ingest.scans.writers of them). */
 struct consumer {
     struct scans_ctx *x;
-    char name[200];
-    struct rds_conn rds_read;
-    int64_t next_claim_ms;
+    struct stream_reader r;
     pthread_mutex_t mu; /* guards the writers' slots and reader_done */
     pthread_cond_t cv;
     bool reader_done;
     int nwriters;
     struct writer writers[WRITERS_MAX];
 };
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&t, NULL);
-}
-
-/* Sleeps up to ms in small steps; false once stopping. */
-static bool pause_unless_stopped(atomic_bool *stop, int64_t ms)
-{
-    for (int64_t left = ms; left > 0 && !atomic_load(stop); left -= 50)
-        sleep_ms(left < 50 ? left : 50);
-    return !atomic_load(stop);
-}
 
 /* "2024-11-19T07:06:40Z" from Unix seconds (0..year 9999), without the
  * locale and time zone machinery of strftime (one call per message). */
@@ -115,31 +97,6 @@ static void format_utc(int64_t ts, char out[32])
 }
 
 /* ---- batches ---- */
-
-/* The entry's data field (and its length), or NULL. */
-static const char *entry_data(const redisReply *e, size_t *len)
-{
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
-        return NULL;
-    const redisReply *f = e->element[1];
-    if (f->type != REDIS_REPLY_ARRAY)
-        return NULL;
-    for (size_t i = 0; i + 1 < f->elements; i += 2)
-        if (f->element[i]->type == REDIS_REPLY_STRING && strcmp(f->element[i]->str, "data") == 0 &&
-            f->element[i + 1]->type == REDIS_REPLY_STRING) {
-            *len = f->element[i + 1]->len;
-            return f->element[i + 1]->str;
-        }
-    return NULL;
-}
-
-static const char *entry_id(const redisReply *e)
-{
-    return e->type == REDIS_REPLY_ARRAY && e->elements >= 1 &&
-                   e->element[0]->type == REDIS_REPLY_STRING
-               ? e->element[0]->str
-               : NULL;
-}
 
 /* The writer of entry i (valid): by its key's hash. */
 static int part_of(const struct batch *b, size_t i)
@@ -181,7 +138,7 @@ static void stage(struct consumer *c, struct batch *b)
     b->valid = b->nstaged = 0;
     for (size_t i = 0; i < b->n; i++) {
         size_t len = 0;
-        const char *data = entry_data(b->entries[i], &len);
+        const char *data = stream_entry_data(b->entries[i], &len);
         buf_reset(&b->details[i]);
         b->staged[i] = false;
         b->why[i] = scan_parse(data, len, max, &m[i], &b->details[i]);
@@ -228,19 +185,19 @@ static void keep_for_ack(struct batch *b)
 {
     size_t total = 0;
     for (size_t i = 0; i < b->n; i++)
-        total += strlen(entry_id(b->entries[i])) + 1;
+        total += strlen(stream_entry_id(b->entries[i])) + 1;
     b->idmem = xmalloc(total);
     b->ids = xcalloc(b->n, sizeof(*b->ids));
     b->dead = xcalloc(b->n, sizeof(*b->dead));
     char *p = b->idmem;
     for (size_t i = 0; i < b->n; i++) {
-        const char *id = entry_id(b->entries[i]);
+        const char *id = stream_entry_id(b->entries[i]);
         size_t len = strlen(id) + 1;
         memcpy(p, id, len);
         b->ids[i] = p;
         p += len;
         size_t dlen = 0;
-        const char *data = b->why[i] != SCAN_OK ? entry_data(b->entries[i], &dlen) : NULL;
+        const char *data = b->why[i] != SCAN_OK ? stream_entry_data(b->entries[i], &dlen) : NULL;
         if (data) {
             char *copy = xmalloc(dlen + 1);
             memcpy(copy, data, dlen);
@@ -261,7 +218,7 @@ static struct batch *batch_new(struct consumer *c, redisReply *reply, const redi
     size_t cap = list && list->type == REDIS_REPLY_ARRAY ? list->elements : 0;
     struct batch *b = NULL;
     for (size_t i = 0; i < cap; i++) {
-        if (!entry_id(list->element[i]))
+        if (!stream_entry_id(list->element[i]))
             continue;
         if (!b) {
             b = xcalloc(1, sizeof(*b));
@@ -326,7 +283,7 @@ static PGconn *db(struct writer *wr)
     buf_init(&err, 2048);
     const struct config *cfg = wr->c->x->cfg;
     if (pg_connect(cfg->database.dsn, cfg->database.connect_timeout_ms, &wr->pg, &err) < 0)
-        log_warn("ingest: database connection failed", LF_STR("consumer", wr->c->name),
+        log_warn("ingest: database connection failed", LF_STR("consumer", wr->c->r.name),
                  LF_STR("error", buf_str(&err)));
     buf_release(&err);
     return wr->pg;
@@ -339,26 +296,27 @@ static bool commit(struct writer *wr, struct batch *b, long long *affected)
 {
     struct consumer *c = wr->c;
     const char *stream = c->x->sc->stream;
-    int64_t wait = RETRY_FIRST_MS;
+    int64_t wait = STREAM_RETRY_FIRST_MS;
     for (;;) {
         struct buf err;
         buf_init(&err, 2048);
         PGconn *pg = db(wr);
         int64_t t0 = mono_ms();
         if (pg && model_copy_flush(&b->rows[wr->w], pg, affected, &err) == 0) {
-            metrics_observe(c->x->commit, (const char *[]){stream}, (double)(mono_ms() - t0) / 1e3);
+            metrics_observe(c->x->m.commit, (const char *[]){stream},
+                            (double)(mono_ms() - t0) / 1e3);
             buf_release(&err);
             return true;
         }
-        metrics_inc(c->x->db_errors, (const char *[]){stream}, 1);
+        metrics_inc(c->x->m.db_errors, (const char *[]){stream}, 1);
         if (pg)
-            log_warn("ingest: batch not committed, retrying", LF_STR("consumer", c->name),
+            log_warn("ingest: batch not committed, retrying", LF_STR("consumer", c->r.name),
                      LF_INT("entries", (long long)b->n), LF_INT("retry_ms", wait),
                      LF_STR("error", buf_str(&err)));
         buf_release(&err);
-        if (!pause_unless_stopped(c->x->stop, wait))
+        if (!stream_pause(c->x->stop, wait))
             return false;
-        wait = wait * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : wait * 2;
+        wait = wait * 2 > STREAM_RETRY_MAX_MS ? STREAM_RETRY_MAX_MS : wait * 2;
     }
 }
 
@@ -367,51 +325,16 @@ static bool commit(struct writer *wr, struct batch *b, long long *affected)
 static bool ack(struct consumer *c, redisContext *rc, const struct batch *b)
 {
     const struct config_stream *sc = c->x->sc;
-    char maxlen[24];
-    snprintf(maxlen, sizeof(maxlen), "%d", sc->dead_letter_max);
     size_t sent = 0;
     for (size_t i = 0; i < b->n; i++) {
         if (b->why[i] == SCAN_OK)
             continue;
-        size_t len = b->dead[i].len;
-        const char *data = b->dead[i].p;
-        const char *argv[] = {"XADD",   sc->dead_letter,
-                              "MAXLEN", "~",
-                              maxlen,   "*",
-                              "id",     b->ids[i],
-                              "reason", scan_invalid_name(b->why[i]),
-                              "error",  buf_str(&b->details[i]),
-                              "data",   data ? data : ""};
-        size_t lens[ARRAY_SIZE(argv)];
-        for (size_t k = 0; k < ARRAY_SIZE(argv); k++)
-            lens[k] = strlen(argv[k]);
-        lens[ARRAY_SIZE(argv) - 1] = data ? len : 0;
-        redisAppendCommandArgv(rc, (int)ARRAY_SIZE(argv), argv, lens);
+        stream_append_dead_letter(rc, sc, b->ids[i], scan_invalid_name(b->why[i]),
+                                  buf_str(&b->details[i]), b->dead[i].p, b->dead[i].len);
         sent++;
     }
-    const char **argv = xcalloc(b->n + 3, sizeof(*argv));
-    argv[0] = "XACK";
-    argv[1] = sc->stream;
-    argv[2] = sc->group;
-    for (size_t i = 0; i < b->n; i++)
-        argv[3 + i] = b->ids[i];
-    redisAppendCommandArgv(rc, (int)(b->n + 3), argv, NULL);
-    free(argv);
-    bool ok = true;
-    for (size_t i = 0; i <= sent; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(rc, (void **)&r) != REDIS_OK) {
-            ok = false;
-            break;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            log_error("ingest: redis refused", LF_STR("consumer", c->name),
-                      LF_STR("error", r->str));
-            ok = false;
-        }
-        freeReplyObject(r);
-    }
-    return ok;
+    stream_append_ack(rc, sc, (const char *const *)b->ids, b->n);
+    return stream_replies(c->r.name, rc, sent + 1);
 }
 
 static void count(struct consumer *c, const struct batch *b, long long affected)
@@ -420,17 +343,17 @@ static void count(struct consumer *c, const struct batch *b, long long affected)
     metrics_inc(c->x->upserted, (const char *[]){stream}, (double)affected);
     metrics_inc(c->x->stale, (const char *[]){stream}, (double)((long long)b->valid - affected));
     metrics_inc(c->x->skipped, (const char *[]){stream}, (double)(b->valid - b->nstaged));
-    metrics_observe(c->x->batch, (const char *[]){stream}, (double)b->n);
+    metrics_observe(c->x->m.batch, (const char *[]){stream}, (double)b->n);
     for (size_t i = 0; i < b->n; i++) {
         if (b->why[i] == SCAN_OK)
             continue;
-        metrics_inc(c->x->invalid, (const char *[]){stream, scan_invalid_name(b->why[i])}, 1);
-        log_debug("ingest: invalid message dead-lettered", LF_STR("consumer", c->name),
+        metrics_inc(c->x->m.invalid, (const char *[]){stream, scan_invalid_name(b->why[i])}, 1);
+        log_debug("ingest: invalid message dead-lettered", LF_STR("consumer", c->r.name),
                   LF_STR("id", b->ids[i]), LF_STR("reason", scan_invalid_name(b->why[i])),
                   LF_STR("error", buf_str(&b->details[i])));
     }
     /* Last, so that a reader seeing it counted sees the rest too. */
-    metrics_inc(c->x->consumed, (const char *[]){stream}, (double)b->n);
+    metrics_inc(c->x->m.consumed, (const char *[]){stream}, (double)b->n);
 }
 
 /* The writer's part of a batch: commit, then note what was committed; the
@@ -493,144 +416,12 @@ static void hand_over(struct consumer *c, struct batch *b)
     pthread_mutex_unlock(&c->mu);
 }
 
-static redisReply *cmd(struct consumer *c, redisContext *rc, int argc, const char **argv)
+/* A batch read (or reclaimed): validated, staged and handed over. */
+static void take(void *arg, redisReply *reply, const redisReply *list, bool reclaimed)
 {
-    struct buf err;
-    buf_init(&err, 1024);
-    redisReply *r = rds_cmd(rc, &err, argc, argv, NULL);
-    if (!r)
-        log_warn("ingest: redis call failed", LF_STR("consumer", c->name),
-                 LF_STR("command", argv[0]), LF_STR("error", buf_str(&err)));
-    buf_release(&err);
-    return r;
-}
-
-/* XGROUP CREATE ... 0 MKSTREAM, tolerating an existing group. */
-static bool ensure_group(struct consumer *c, redisContext *rc)
-{
-    const struct config_stream *sc = c->x->sc;
-    const char *argv[] = {"XGROUP", "CREATE", sc->stream, sc->group, "0", "MKSTREAM"};
-    struct buf err;
-    buf_init(&err, 1024);
-    redisReply *r = rds_cmd(rc, &err, (int)ARRAY_SIZE(argv), argv, NULL);
-    bool ok = r || strstr(buf_str(&err), "BUSYGROUP");
-    if (!ok)
-        log_warn("ingest: cannot create the consumer group", LF_STR("consumer", c->name),
-                 LF_STR("error", buf_str(&err)));
-    if (r)
-        freeReplyObject(r);
-    buf_release(&err);
-    return ok;
-}
-
-/* Lag gauges from XINFO GROUPS and XLEN. */
-static void observe_lag(struct consumer *c, redisContext *rc)
-{
-    const struct config_stream *sc = c->x->sc;
-    const char *xlen[] = {"XLEN", sc->stream};
-    redisReply *r = cmd(c, rc, 2, xlen);
-    if (r && r->type == REDIS_REPLY_INTEGER)
-        metrics_set(c->x->length, (const char *[]){sc->stream}, (double)r->integer);
-    if (r)
-        freeReplyObject(r);
-    const char *info[] = {"XINFO", "GROUPS", sc->stream};
-    r = cmd(c, rc, 3, info);
-    for (size_t g = 0; r && r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
-        const redisReply *f = r->element[g];
-        bool mine = false;
-        long long pending = -1, lag = -1;
-        for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
-            const char *k = f->element[i]->str;
-            const redisReply *v = f->element[i + 1];
-            if (!k)
-                continue;
-            if (strcmp(k, "name") == 0 && v->str)
-                mine = strcmp(v->str, sc->group) == 0;
-            else if (strcmp(k, "pending") == 0 && v->type == REDIS_REPLY_INTEGER)
-                pending = v->integer;
-            else if (strcmp(k, "lag") == 0 && v->type == REDIS_REPLY_INTEGER)
-                lag = v->integer;
-        }
-        if (mine && pending >= 0)
-            metrics_set(c->x->pending, (const char *[]){sc->stream, sc->group}, (double)pending);
-        if (mine && lag >= 0)
-            metrics_set(c->x->lag, (const char *[]){sc->stream, sc->group}, (double)lag);
-    }
-    if (r)
-        freeReplyObject(r);
-}
-
-/* Takes over entries that dead (or stuck) consumers left pending longer
- * than claim_idle, batch by batch; false after a Redis error. */
-static bool reclaim(struct consumer *c, redisContext *rc)
-{
-    const struct config_stream *sc = c->x->sc;
-    char idle[24], n[16], cursor[64] = "0-0";
-    snprintf(idle, sizeof(idle), "%lld", (long long)sc->claim_idle_ms);
-    snprintf(n, sizeof(n), "%d", sc->batch_size);
-    for (int rounds = 0; rounds < 1000 && !atomic_load(c->x->stop); rounds++) {
-        const char *argv[] = {"XAUTOCLAIM", sc->stream, sc->group, c->name,
-                              idle,         cursor,     "COUNT",   n};
-        redisReply *r = cmd(c, rc, (int)ARRAY_SIZE(argv), argv);
-        if (!r)
-            return false;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING) {
-            freeReplyObject(r);
-            return false;
-        }
-        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-        struct batch *b = batch_new(c, r, r->element[1]);
-        if (b) {
-            metrics_inc(c->x->reclaimed, (const char *[]){sc->stream}, (double)b->n);
-            log_info("ingest: reclaimed pending entries", LF_STR("consumer", c->name),
-                     LF_INT("entries", (long long)b->n));
-        }
-        hand_over(c, b);
-        if (strcmp(cursor, "0-0") == 0)
-            return true;
-    }
-    return true;
-}
-
-static void reader_loop(struct consumer *c)
-{
-    const struct config_stream *sc = c->x->sc;
-    char n[16], block[24];
-    snprintf(n, sizeof(n), "%d", sc->batch_size);
-    snprintf(block, sizeof(block), "%lld", (long long)sc->block_ms);
-    bool grouped = false;
-    while (!atomic_load(c->x->stop)) {
-        redisContext *rc = rds_conn_get(&c->rds_read, c->x->stop);
-        if (!rc)
-            break;
-        if (!grouped && !(grouped = ensure_group(c, rc))) {
-            rds_conn_broken(&c->rds_read);
-            pause_unless_stopped(c->x->stop, RETRY_MAX_MS);
-            continue;
-        }
-        bool ok = true;
-        if (mono_ms() >= c->next_claim_ms) {
-            c->next_claim_ms = mono_ms() + sc->claim_interval_ms;
-            observe_lag(c, rc);
-            ok = reclaim(c, rc);
-        }
-        const char *argv[] = {"XREADGROUP", "GROUP", sc->group, c->name,    "COUNT", n,
-                              "BLOCK",      block,   "STREAMS", sc->stream, ">"};
-        redisReply *r = ok ? cmd(c, rc, (int)ARRAY_SIZE(argv), argv) : NULL;
-        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-            r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2)
-            hand_over(c, batch_new(c, r, r->element[0]->element[1]));
-        else if (r)
-            freeReplyObject(r); /* BLOCK timed out: nil */
-        else
-            ok = false;
-        if (!ok && !atomic_load(c->x->stop)) {
-            /* NOGROUP after the stream was deleted: make it again. */
-            grouped = false;
-            rds_conn_broken(&c->rds_read);
-        }
-    }
+    (void)reclaimed;
+    struct consumer *c = arg;
+    hand_over(c, batch_new(c, reply, list));
 }
 
 static void *consumer_main(void *arg)
@@ -642,9 +433,9 @@ static void *consumer_main(void *arg)
            pthread_create(&th[started], NULL, writer_main, &c->writers[started]) == 0)
         started++;
     if (started == c->nwriters) {
-        reader_loop(c);
+        stream_read_loop(&c->r);
     } else {
-        log_error("ingest: cannot start a writer thread", LF_STR("consumer", c->name));
+        log_error("ingest: cannot start a writer thread", LF_STR("consumer", c->r.name));
         atomic_store(c->x->stop, true);
     }
     pthread_mutex_lock(&c->mu);
@@ -659,18 +450,12 @@ static void *consumer_main(void *arg)
 int scans_consume(const struct config *cfg, struct metrics_registry *reg, atomic_bool *stop)
 {
     const struct config_stream *sc = &cfg->ingest.scans;
-    static const double batch_bounds[] = {1, 10, 100, 500, 1000, 2000, 5000, 10000};
-    static const double commit_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                           0.1,   0.25,   0.5,   1,    2.5,   5};
-    static const char *const s1[] = {"stream"}, *const s2[] = {"stream", "reason"},
-                             *const sg[] = {"stream", "group"};
+    static const char *const s1[] = {"stream"};
     struct scans_ctx x = {
         .cfg = cfg,
         .sc = sc,
         .stop = stop,
         .model = model_find("scan:model:result"),
-        .consumed = metrics_counter(reg, "inventory_ingest_consumed_total",
-                                    "Stream entries processed (acked), valid or not.", 1, s1),
         .upserted = metrics_counter(reg, "inventory_ingest_upserted_total",
                                     "Rows inserted or replaced by newer observations.", 1, s1),
         .skipped = metrics_counter(reg, "inventory_ingest_skipped_total",
@@ -681,31 +466,11 @@ int scans_consume(const struct config *cfg, struct metrics_registry *reg, atomic
                                  "Valid messages not newer than what was stored (or than "
                                  "another message of the same batch).",
                                  1, s1),
-        .invalid = metrics_counter(reg, "inventory_ingest_invalid_total",
-                                   "Invalid messages, acked and dead-lettered, by reason.", 2, s2),
-        .batch = metrics_histogram(reg, "inventory_ingest_batch_size", "Entries per batch.", 1, s1,
-                                   ARRAY_SIZE(batch_bounds), batch_bounds),
-        .commit = metrics_histogram(reg, "inventory_ingest_commit_seconds",
-                                    "Time of one batch's upsert and commit.", 1, s1,
-                                    ARRAY_SIZE(commit_bounds), commit_bounds),
-        .db_errors = metrics_counter(reg, "inventory_ingest_db_errors_total",
-                                     "Batches that failed to commit (then retried).", 1, s1),
-        .reclaimed = metrics_counter(reg, "inventory_ingest_reclaimed_total",
-                                     "Pending entries taken over from other consumers.", 1, s1),
-        .length =
-            metrics_gauge(reg, "inventory_ingest_stream_length", "XLEN of the stream.", 1, s1),
-        .pending = metrics_gauge(reg, "inventory_ingest_pending",
-                                 "Entries delivered to the group and not yet acked.", 2, sg),
-        .lag = metrics_gauge(reg, "inventory_ingest_lag",
-                             "Entries in the stream the group has not read yet.", 2, sg),
     };
     if (!x.model)
         return 1;
+    stream_metrics_init(&x.m, reg);
     x.newest = newest_new((size_t)sc->cache_entries);
-    char host[128] = "host";
-    if (gethostname(host, sizeof(host)) != 0)
-        snprintf(host, sizeof(host), "host");
-    host[sizeof(host) - 1] = '\0';
     int n = sc->concurrency;
     struct consumer *cs = xcalloc((size_t)n, sizeof(*cs));
     pthread_t *th = xcalloc((size_t)n, sizeof(*th));
@@ -716,18 +481,17 @@ int scans_consume(const struct config *cfg, struct metrics_registry *reg, atomic
     for (int i = 0; i < n; i++) {
         struct consumer *c = &cs[i];
         c->x = &x;
-        snprintf(c->name, sizeof(c->name), "%s-%ld-%d", host, (long)getpid(), i);
+        stream_reader_init(&c->r, cfg, sc, i, stop, &x.m);
+        c->r.take = take;
+        c->r.arg = c;
         pthread_mutex_init(&c->mu, NULL);
         pthread_cond_init(&c->cv, NULL);
-        rds_conn_init(&c->rds_read, &o, "ingest");
         c->nwriters = sc->writers;
         for (int w = 0; w < c->nwriters; w++) {
             c->writers[w].c = c;
             c->writers[w].w = w;
             rds_conn_init(&c->writers[w].rds, &o, "ingest");
         }
-        /* XREADGROUP blocks for block_ms: the reply may take that long. */
-        c->rds_read.read_timeout_ms = sc->block_ms + cfg->redis.connect_timeout_ms;
     }
     int started = 0;
     while (started < n && pthread_create(&th[started], NULL, consumer_main, &cs[started]) == 0)
@@ -740,7 +504,7 @@ int scans_consume(const struct config *cfg, struct metrics_registry *reg, atomic
         pthread_join(th[i], NULL);
     for (int i = 0; i < n; i++) {
         struct consumer *c = &cs[i];
-        rds_conn_release(&c->rds_read);
+        rds_conn_release(&c->r.rds);
         for (int w = 0; w < c->nwriters; w++) {
             if (c->writers[w].pg)
                 PQfinish(c->writers[w].pg);
