@@ -85,5 +85,7 @@ extern const struct task_handler aux_task_handlers[];
 extern const struct periodic_task aux_periodic_tasks[];
 extern const struct task_handler aws_task_handlers[];
 extern const struct periodic_task aws_periodic_tasks[];
+extern const struct task_handler hosts_task_handlers[];
+extern const struct periodic_task hosts_periodic_tasks[];
 
 #endif

@@ -10,11 +10,13 @@
 static const struct task_handler *const sources[] = {
     aux_task_handlers,
     aws_task_handlers,
+    hosts_task_handlers,
 };
 
 static const struct periodic_task *const periodic[] = {
     aux_periodic_tasks,
     aws_periodic_tasks,
+    hosts_periodic_tasks,
 };
 
 void periodic_tasks_each(void (*fn)(const struct periodic_task *p, void *arg), void *arg)

@@ -305,7 +305,7 @@ def yaml_dump(obj, indent=0):
     return "\n".join(out)
 
 
-SECTIONS = ("logging", "redis", "database", "worker", "scheduler", "api", "ingest", "aws")
+SECTIONS = ("logging", "redis", "database", "worker", "scheduler", "api", "ingest", "hosts", "aws")
 SHORTCUTS = {
     "dsn": ("database", "dsn"),
     "migration_dir": ("database", "migration_dir"),
