@@ -20,9 +20,11 @@ extern const struct cli_cmd cmd_aws_subs[];
 extern const struct cli_cmd cmd_api_subs[];
 extern const struct cli_cmd cmd_ingest_subs[];
 
-/* `inventory ingest simulate scans` (cmd_ingest_sim.c): its options and run. */
-extern const struct cli_opt cmd_simulate_scans_opts[];
+/* `inventory ingest simulate scans|hosts` (cmd_ingest_sim.c): the options
+ * of both kinds and the run of each. */
+extern const struct cli_opt cmd_simulate_opts[];
 int cmd_simulate_scans(struct cli_ctx *ctx);
+int cmd_simulate_hosts(struct cli_ctx *ctx);
 
 int cmd_version(struct cli_ctx *ctx);
 int cmd_status(struct cli_ctx *ctx);

@@ -40,6 +40,8 @@ static int ingest_start(struct cli_ctx *ctx)
 
 static int ingest_simulate(struct cli_ctx *ctx)
 {
+    if (ctx->argc == 1 && strcmp(ctx->argv[0], "hosts") == 0)
+        return cmd_simulate_hosts(ctx);
     int rc = stream_kind(ctx);
     if (rc != EXIT_OK)
         return rc;
@@ -62,12 +64,12 @@ const struct cli_cmd cmd_ingest_subs[] = {
     {"simulate",
      {"sim"},
      "publish simulated messages to a stream",
-     "scans",
-     cmd_simulate_scans_opts,
+     "scans|hosts",
+     cmd_simulate_opts,
      ingest_simulate,
      NULL,
      CMD_CONFIG | CMD_ARGS,
-     "Publishes scan messages (docs/ingest.md) to ingest.scans.stream, or --stream: at\n"
-     "--rate per second (0: as fast as possible) until --count or SIGINT/SIGTERM."},
+     "Publishes scan or host messages (docs/ingest.md) to ingest.<kind>.stream, or --stream:\n"
+     "at --rate per second (0: as fast as possible) until --count or SIGINT/SIGTERM."},
     {NULL, {NULL}, NULL, NULL, NULL, NULL, NULL, 0, NULL},
 };
