@@ -673,30 +673,30 @@ static const struct key keys[] = {
     KEY("api.tokens", T_API_TOKENS, api.tokens),
     KEY("api.database.dsn", T_STRING, api.database.dsn, .flags = K_OPTIONAL | K_SECRET),
 /* The keys of one stream consumer section (struct config_stream). */
-#define STREAM_KEYS(sec, field, stream_def, dlq_def, batch_def, metrics_def)                     \
-    KEY("ingest." sec ".stream", T_STRING, field.stream, .def_s = stream_def,                    \
+#define STREAM_KEYS(sec, field, stream_def, dlq_def, batch_def, metrics_def)                       \
+    KEY("ingest." sec ".stream", T_STRING, field.stream, .def_s = stream_def,                      \
         .check = check_stream_name),                                                               \
-        KEY("ingest." sec ".group", T_STRING, field.group, .def_s = "inventory",                  \
+        KEY("ingest." sec ".group", T_STRING, field.group, .def_s = "inventory",                   \
             .check = check_stream_name),                                                           \
-        KEY("ingest." sec ".dead_letter", T_STRING, field.dead_letter, .def_s = dlq_def,          \
+        KEY("ingest." sec ".dead_letter", T_STRING, field.dead_letter, .def_s = dlq_def,           \
             .check = check_stream_name),                                                           \
-        KEY("ingest." sec ".dead_letter_max", T_INT, field.dead_letter_max, .min = 1,             \
+        KEY("ingest." sec ".dead_letter_max", T_INT, field.dead_letter_max, .min = 1,              \
             .max = 100000000, .def = 100000),                                                      \
-        KEY("ingest." sec ".batch_size", T_INT, field.batch_size, .min = 1, .max = 10000,         \
+        KEY("ingest." sec ".batch_size", T_INT, field.batch_size, .min = 1, .max = 10000,          \
             .def = batch_def),                                                                     \
-        KEY("ingest." sec ".concurrency", T_INT, field.concurrency, .min = 1, .max = 64,          \
+        KEY("ingest." sec ".concurrency", T_INT, field.concurrency, .min = 1, .max = 64,           \
             .def = 1),                                                                             \
-        KEY("ingest." sec ".max_message_size", T_INT, field.max_message_size, .min = 256,         \
+        KEY("ingest." sec ".max_message_size", T_INT, field.max_message_size, .min = 256,          \
             .max = 16 << 20, .def = 64 << 10),                                                     \
-        KEY("ingest." sec ".block", T_DURATION, field.block_ms, .min = 10, .max = MINUTE,         \
+        KEY("ingest." sec ".block", T_DURATION, field.block_ms, .min = 10, .max = MINUTE,          \
             .def = SECOND),                                                                        \
-        KEY("ingest." sec ".claim_idle", T_DURATION, field.claim_idle_ms, .min = SECOND,          \
+        KEY("ingest." sec ".claim_idle", T_DURATION, field.claim_idle_ms, .min = SECOND,           \
             .max = 24 * HOUR, .def = 30 * SECOND),                                                 \
-        KEY("ingest." sec ".claim_interval", T_DURATION, field.claim_interval_ms, .min = 100,     \
+        KEY("ingest." sec ".claim_interval", T_DURATION, field.claim_interval_ms, .min = 100,      \
             .max = HOUR, .def = 5 * SECOND),                                                       \
-        KEY("ingest." sec ".metrics.address", T_STRING, field.metrics.address,                    \
+        KEY("ingest." sec ".metrics.address", T_STRING, field.metrics.address,                     \
             .def_s = metrics_def, .check = check_listen),                                          \
-        KEY("ingest." sec ".metrics.path", T_STRING, field.metrics.path, .def_s = "/metrics",     \
+        KEY("ingest." sec ".metrics.path", T_STRING, field.metrics.path, .def_s = "/metrics",      \
             .check = check_http_path)
     STREAM_KEYS("scans", ingest.scans, "scan-topic", "scan-topic-dlq", 2500, "127.0.0.1:6082"),
     KEY("ingest.scans.writers", T_INT, ingest.scans.writers, .min = 1, .max = 8, .def = 1),

@@ -180,13 +180,13 @@ struct config {
         struct config_stream hosts; /* ingest.hosts.*: host ingress (docs/hosts.md) */
     } ingest;
 
-    struct {                     /* hosts.*: host-based inventory (docs/hosts.md) */
-        char *events;            /* stream of created/updated/delete events */
-        int events_max;          /* its approximate MAXLEN */
-        bool payload_tracker;    /* publish payload statuses */
-        char *payload_status;    /* their stream */
-        int payload_status_max;  /* its approximate MAXLEN */
-        int reaper_chunk;        /* culled hosts deleted per transaction */
+    struct {                    /* hosts.*: host-based inventory (docs/hosts.md) */
+        char *events;           /* stream of created/updated/delete events */
+        int events_max;         /* its approximate MAXLEN */
+        bool payload_tracker;   /* publish payload statuses */
+        char *payload_status;   /* their stream */
+        int payload_status_max; /* its approximate MAXLEN */
+        int reaper_chunk;       /* culled hosts deleted per transaction */
     } hosts;
 
     struct {

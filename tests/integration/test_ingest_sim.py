@@ -309,8 +309,8 @@ def test_bad_options(inv, make_config, redis_db, args, words):
 
 
 def test_unknown_stream_kind(inv, make_config):
-    r = inv("ingest", "simulate", "hosts", "--count", "1", config=make_config())
-    assert r.rc == 2 and "scans" in r.err, r
+    r = inv("ingest", "simulate", "bogus", "--count", "1", config=make_config())
+    assert r.rc == 2 and "scans" in r.err and "hosts" in r.err, r
 
 
 def test_redis_failures(inv, make_config, redis_db):

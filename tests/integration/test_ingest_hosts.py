@@ -1,0 +1,390 @@
+"""Host ingress (docs/hosts.md): `inventory ingest start hosts` against a
+real Redis Stream and PostgreSQL — the de-duplication rules one by one,
+tenancy, validation and dead letters, events and payload statuses, replays,
+a consumer killed mid-batch, several consumers at once."""
+import base64
+import json
+import random
+import re
+import signal
+import urllib.request
+import uuid
+
+import pytest
+
+STREAM, DLQ, GROUP = "platform.inventory.host-ingress", "platform.inventory.host-ingress-dlq", \
+    "inventory"
+EVENTS, STATUS = "platform.inventory.events", "platform.payload-status"
+
+
+def identity(org, type_="User", cn=None):
+    ident = {"org_id": org, "type": type_, "auth_type": "basic-auth"}
+    if cn:
+        ident["system"] = {"cn": cn}
+    return base64.b64encode(json.dumps({"identity": ident}).encode()).decode()
+
+
+def message(host, org="org1", request_id=None, **meta):
+    md = {"request_id": request_id or uuid.uuid4().hex, "b64_identity": identity(org)}
+    md.update(meta)
+    return json.dumps({"operation": "add_host", "platform_metadata": md,
+                       "data": dict({"org_id": org}, **host)})
+
+
+def u():
+    return str(uuid.uuid4())
+
+
+def publish(r, messages, stream=STREAM):
+    pipe = r.pipeline(transaction=False)
+    for i, m in enumerate(messages):
+        pipe.xadd(stream, {"data": m})
+        if i % 1000 == 999:
+            pipe.execute()
+    pipe.execute()
+
+
+def drained(r, n):
+    try:
+        g = next(g for g in r.xinfo_groups(STREAM) if g["name"] == GROUP)
+    except StopIteration:
+        return False
+    return g["entries-read"] == n and g["pending"] == 0 and g["lag"] == 0
+
+
+def wait_until(cond, timeout=60, what="condition"):
+    import time
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+class Feed:
+    """Publishes messages and waits until the consumers acked them all."""
+
+    def __init__(self, r):
+        self.r, self.n = r, 0
+
+    def __call__(self, *messages):
+        publish(self.r, messages)
+        self.n += len(messages)
+        wait_until(lambda: drained(self.r, self.n), what=f"{self.n} entries acked")
+
+
+@pytest.fixture
+def hosts(inv, inv_popen, make_config, db, redis_db):
+    """Starts consumers: hosts(**ingest_overrides) -> Proc."""
+    def cfg(**kw):
+        ingest = {"metrics": {"address": "127.0.0.1:0"}, "claim_interval": "200ms"}
+        ingest.update(kw)
+        return make_config(ingest={"hosts": ingest})
+
+    for step in ("init", "migrate"):
+        r = inv("db", step, config=cfg())
+        assert r.rc == 0, r.err
+
+    def start(**kw):
+        p = inv_popen("ingest", "start", "hosts", config=cfg(**kw))
+        p.wait_for(r"ingest: consuming")
+        return p
+
+    return start
+
+
+@pytest.fixture
+def feed(hosts, redis_db):
+    hosts()
+    return Feed(redis_db)
+
+
+def rows(db, org="org1"):
+    return db.query("SELECT id::text, subscription_manager_id::text, insights_id::text, "
+                    "provider_type, provider_id, fqdn, display_name FROM hbi_host "
+                    "WHERE org_id = %s ORDER BY created_on, id", (org,))
+
+
+def host_of(db, **facts):
+    (k, v), = facts.items()
+    got = db.query(f"SELECT id::text FROM hbi_host WHERE {k} = %s", (v,))
+    assert len(got) == 1, (facts, got)
+    return got[0][0]
+
+
+# ---- de-duplication ----
+
+def test_same_id_fact_updates_the_same_host(feed, db):
+    smid = u()
+    feed(message({"subscription_manager_id": smid, "fqdn": "a.example.com"}))
+    feed(message({"subscription_manager_id": smid, "fqdn": "b.example.com"}))
+    (hid, s, _, _, _, fqdn, _), = rows(db)
+    assert s == smid and fqdn == "b.example.com"
+
+
+def test_priority_order_smid_before_insights(feed, db):
+    s1, i1, i2 = u(), u(), u()
+    feed(message({"subscription_manager_id": s1, "insights_id": i1, "fqdn": "a"}),
+         message({"insights_id": i2, "fqdn": "b"}))
+    a, b = host_of(db, fqdn="a"), host_of(db, fqdn="b")
+    # smid finds A, although insights_id would find B: smid wins
+    feed(message({"subscription_manager_id": s1, "insights_id": i2, "display_name": "won"}))
+    assert host_of(db, display_name="won") == a
+    assert len(rows(db)) == 2 and b != a
+
+
+def test_fallback_to_a_lower_id_fact(feed, db):
+    s1, i1 = u(), u()
+    feed(message({"subscription_manager_id": s1, "insights_id": i1, "fqdn": "a"}))
+    a = host_of(db, fqdn="a")
+    # an unknown smid finds nothing: insights_id decides
+    s2 = u()
+    feed(message({"subscription_manager_id": s2, "insights_id": i1, "fqdn": "a2"}))
+    assert rows(db) == [(a, s2, i1, None, None, "a2", "a")]
+
+
+def test_provider_pair_decides_first_and_is_immutable(feed, db):
+    s1, s2 = u(), u()
+    feed(message({"provider_type": "aws", "provider_id": "i-1", "subscription_manager_id": s1,
+                  "fqdn": "d"}),
+         message({"subscription_manager_id": s2, "fqdn": "e"}))
+    d, e = host_of(db, fqdn="d"), host_of(db, fqdn="e")
+    # the pair finds D although the smid would find E
+    feed(message({"provider_type": "aws", "provider_id": "i-1", "subscription_manager_id": s2,
+                  "display_name": "pair"}))
+    assert host_of(db, display_name="pair") == d
+    # a different pair with D's... now s2 smid: D carries another pair, E has none -> E
+    feed(message({"provider_type": "aws", "provider_id": "i-2", "subscription_manager_id": s2,
+                  "display_name": "e-got-pair"}))
+    assert host_of(db, display_name="e-got-pair") == e
+    assert db.query("SELECT provider_id FROM hbi_host WHERE id = %s", (e,)) == [("i-2",)]
+    assert len(rows(db)) == 2
+
+
+def test_a_different_provider_pair_makes_a_new_host(feed, db):
+    s = u()
+    feed(message({"provider_type": "aws", "provider_id": "i-1", "subscription_manager_id": s,
+                  "fqdn": "one"}))
+    feed(message({"provider_type": "azure", "provider_id": "vm-1", "subscription_manager_id": s,
+                  "fqdn": "two"}))
+    assert len(rows(db)) == 2
+    # no pair sent: the smid finds the most recently updated of the two
+    feed(message({"subscription_manager_id": s, "display_name": "latest"}))
+    assert host_of(db, display_name="latest") == host_of(db, fqdn="two")
+
+
+def test_values_compare_case_insensitively(feed, db):
+    s, i = u(), u()
+    feed(message({"subscription_manager_id": s.upper(), "fqdn": "Host.Example.COM"}))
+    feed(message({"subscription_manager_id": s, "insights_id": i.upper()}))
+    feed(message({"insights_id": i, "display_name": "same"}))
+    (hid, smid, ins, _, _, fqdn, name), = rows(db)
+    assert (smid, ins, name) == (s, i, "same")
+
+
+def test_other_facts_never_decide(feed, db):
+    ip = "10.0.0.5"
+    common = {"fqdn": "same.example.com", "ip_addresses": [ip], "bios_uuid": u(),
+              "mac_addresses": ["aa:bb:cc:dd:ee:ff"], "satellite_id": "1234567890"}
+    feed(message(dict(common, subscription_manager_id=u())))
+    feed(message(dict(common, subscription_manager_id=u())))
+    assert len(rows(db)) == 2
+
+
+def test_repeats_within_one_batch_are_matched_in_memory(hosts, redis_db, db):
+    s, i = u(), u()
+    publish(redis_db, [message({"subscription_manager_id": s, "insights_id": i, "fqdn": "x1"}),
+                       message({"insights_id": i, "fqdn": "x2"}),
+                       message({"subscription_manager_id": s, "display_name": "x3"})])
+    hosts(batch_size=100)
+    wait_until(lambda: drained(redis_db, 3))
+    (hid, smid, ins, _, _, fqdn, name), = rows(db)
+    assert (smid, ins, fqdn, name) == (s, i, "x2", "x3")
+
+
+def test_facts_not_sent_are_kept_and_namespaces_merge(feed, db):
+    s = u()
+    feed(message({"subscription_manager_id": s, "fqdn": "f", "ip_addresses": ["10.1.1.1"],
+                  "facts": [{"namespace": "a", "facts": {"x": 1}}],
+                  "tags": [{"namespace": "ns", "key": "env", "value": "prod"}],
+                  "system_profile": {"arch": "x86_64", "number_of_cpus": 2}}))
+    feed(message({"subscription_manager_id": s,
+                  "facts": [{"namespace": "b", "facts": {"y": 2}}],
+                  "tags": [{"namespace": "other", "key": "k", "value": None}],
+                  "system_profile": {"number_of_cpus": 4}}))
+    (fqdn, ips, facts, tags, sp), = db.query(
+        "SELECT fqdn, ip_addresses, facts, tags, system_profile FROM hbi_host")
+    assert fqdn == "f" and ips == ["10.1.1.1"]
+    assert facts == {"a": {"x": 1}, "b": {"y": 2}}
+    assert tags == {"ns": {"env": ["prod"]}, "other": {"k": [None]}}
+    assert sp == {"arch": "x86_64", "number_of_cpus": 4}
+
+
+def test_tenants_never_share_hosts(feed, db, redis_db):
+    s = u()
+    feed(message({"subscription_manager_id": s, "fqdn": "a"}, org="orgA"),
+         message({"subscription_manager_id": s, "fqdn": "b"}, org="orgB"))
+    assert [r[5] for r in rows(db, "orgA")] == ["a"]
+    assert [r[5] for r in rows(db, "orgB")] == ["b"]
+    events = [json.loads(e["data"]) for _, e in redis_db.xrange(EVENTS)]
+    assert {(e["type"], e["host"]["org_id"], e["host"]["fqdn"]) for e in events} == {
+        ("created", "orgA", "a"), ("created", "orgB", "b")}
+
+
+# ---- events, statuses, replays ----
+
+def test_events_and_payload_statuses(feed, db, redis_db):
+    s = u()
+    feed(message({"subscription_manager_id": s, "fqdn": "a"}, request_id="r1"))
+    feed(message({"subscription_manager_id": s, "fqdn": "b"}, request_id="r2"))
+    hid = host_of(db, fqdn="b")
+    ev = redis_db.xrange(EVENTS)
+    assert [(e["type"], e["id"], e["org_id"]) for _, e in ev] == [
+        ("created", hid, "org1"), ("updated", hid, "org1")]
+    last = json.loads(ev[-1][1]["data"])
+    assert last["type"] == "updated" and last["host"]["id"] == hid
+    assert last["host"]["fqdn"] == "b" and last["host"]["subscription_manager_id"] == s
+    assert last["metadata"]["request_id"] == "r2"
+    for k in ("stale_timestamp", "stale_warning_timestamp", "culled_timestamp", "updated"):
+        assert k in last["host"]
+    statuses = [(e["request_id"], e["status"]) for _, e in redis_db.xrange(STATUS)]
+    assert statuses == [("r1", "received"), ("r1", "processing"), ("r1", "success"),
+                        ("r2", "received"), ("r2", "processing"), ("r2", "success")]
+    body = json.loads(redis_db.xrange(STATUS)[-1][1]["data"])
+    assert body["service"] == "inventory" and body["org_id"] == "org1"
+
+
+def test_replayed_messages_are_idempotent(feed, db, redis_db):
+    batch = [message({"subscription_manager_id": u(), "insights_id": u(), "fqdn": f"h{i}",
+                      "facts": [{"namespace": "n", "facts": {"i": i}}]}) for i in range(50)]
+    feed(*batch)
+    before = db.query("SELECT id, fqdn, facts, tags, created_on FROM hbi_host ORDER BY id")
+    feed(*batch)
+    feed(*reversed(batch))
+    assert db.query("SELECT id, fqdn, facts, tags, created_on FROM hbi_host ORDER BY id") == before
+
+
+# ---- validation ----
+
+def bad(reason, host=None, org="org1", raw=None, **meta):
+    if raw is not None:
+        return reason, raw
+    return reason, message(host, org=org, **meta)
+
+
+def test_invalid_messages_are_dead_lettered_and_counted(hosts, redis_db, db):
+    s = u()
+    invalid = [
+        bad("bad_json", raw="{nope"),
+        bad("bad_json", raw="[1]"),
+        bad("bad_operation", raw=json.dumps({"operation": "delete_host", "platform_metadata": {
+            "b64_identity": identity("org1")}, "data": {"subscription_manager_id": s}})),
+        bad("missing_field", raw=json.dumps({"operation": "add_host", "platform_metadata": {},
+                                             "data": {"subscription_manager_id": s}})),
+        bad("bad_identity", raw=json.dumps({"operation": "add_host", "platform_metadata": {
+            "b64_identity": "!!!"}, "data": {"subscription_manager_id": s}})),
+        bad("bad_identity", raw=json.dumps({"operation": "add_host", "platform_metadata": {
+            "b64_identity": identity("x" * 37)}, "data": {"subscription_manager_id": s}})),
+        bad("org_mismatch", raw=json.dumps({"operation": "add_host", "platform_metadata": {
+            "b64_identity": identity("org1")}, "data": {"org_id": "org2",
+                                                       "subscription_manager_id": s}})),
+        bad("bad_canonical_fact", {"subscription_manager_id": "not-a-uuid"}),
+        bad("bad_canonical_fact", {"insights_id": s[:-1]}),
+        bad("bad_canonical_fact", {"subscription_manager_id": s, "satellite_id": "123"}),
+        bad("bad_canonical_fact", {"subscription_manager_id": s, "ip_addresses": ["10.0.0.256"]}),
+        bad("bad_canonical_fact", {"subscription_manager_id": s, "mac_addresses": ["zz:00"]}),
+        bad("bad_canonical_fact", {"subscription_manager_id": s, "fqdn": ""}),
+        bad("bad_canonical_fact", {"subscription_manager_id": s, "fqdn": "x" * 256}),
+        bad("bad_provider", {"provider_id": "i-1"}),
+        bad("bad_provider", {"subscription_manager_id": s, "provider_type": "aws"}),
+        bad("bad_provider", {"provider_id": "i-1", "provider_type": "oracle"}),
+        bad("no_id_fact", {"fqdn": "only.example.com", "bios_uuid": u()}),
+        bad("oversized", {"subscription_manager_id": s, "display_name": "x",
+                          "system_profile": {"pad": "x" * 70000}}),
+    ]
+    p = hosts()
+    good = message({"subscription_manager_id": s, "fqdn": "good"})
+    publish(redis_db, [m for _, m in invalid] + [good])
+    n = len(invalid) + 1
+    wait_until(lambda: drained(redis_db, n))
+    assert [r[5] for r in rows(db)] == ["good"]
+    dead = redis_db.xrange(DLQ)
+    assert [(e["reason"], e["data"]) for _, e in dead] == invalid
+    assert all(e["error"] for _, e in dead)
+    ids = [e[0] for e in redis_db.xrange(STREAM)]
+    assert [e["id"] for _, e in dead] == ids[:len(invalid)]
+    wait_until(lambda: metric(metrics(p), f'inventory_ingest_consumed_total{{stream="{STREAM}"}}')
+               == n, what="metrics")
+    text = metrics(p)
+    for reason in {r for r, _ in invalid}:
+        want = sum(1 for r, _ in invalid if r == reason)
+        assert metric(text, f'inventory_ingest_invalid_total{{stream="{STREAM}",'
+                            f'reason="{reason}"}}') == want, reason
+    assert metric(text, f'inventory_hosts_created_total{{stream="{STREAM}"}}') == 1
+    # a request_id on an invalid message gets an error status with the reason
+    errors = [e for _, e in redis_db.xrange(STATUS) if e["status"] == "error"]
+    assert errors and all(json.loads(e["data"])["status_msg"] for e in errors)
+
+
+def metrics(p):
+    port = int(re.search(r"http server listening.*port=(\d+)", p.err).group(1))
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        return r.read().decode()
+
+
+def metric(text, series):
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return None
+
+
+# ---- crashes and sharing ----
+
+def population(n_hosts, n_messages, seed, orgs=3):
+    """Messages for n_hosts hosts: the first report of each, then re-reports
+    through one of its ID facts (upper-cased half of the time)."""
+    rnd = random.Random(seed)
+    pool = [{"org": f"org{k % orgs}", "smid": str(uuid.UUID(int=rnd.getrandbits(128), version=4)),
+             "iid": str(uuid.UUID(int=rnd.getrandbits(128), version=4))} for k in range(n_hosts)]
+    out = [message({"subscription_manager_id": h["smid"], "insights_id": h["iid"],
+                    "fqdn": f"h{k}.example.com"}, org=h["org"]) for k, h in enumerate(pool)]
+    while len(out) < n_messages:
+        k = rnd.randrange(n_hosts)
+        h = pool[k]
+        fact = rnd.choice(["subscription_manager_id", "insights_id"])
+        v = h["smid"] if fact == "subscription_manager_id" else h["iid"]
+        v = v.upper() if rnd.random() < 0.5 else v
+        out.append(message({fact: v, "fqdn": f"h{k}-{len(out)}.example.com"}, org=h["org"]))
+    return out
+
+
+def assert_one_host_each(db, n_hosts):
+    assert db.query("SELECT count(*) FROM hbi_host") == [(n_hosts,)]
+    assert db.query("SELECT count(DISTINCT (org_id, subscription_manager_id)) FROM hbi_host") == \
+        [(n_hosts,)]
+
+
+def test_kill_mid_batch_loses_nothing_and_duplicates_nothing(hosts, redis_db, db):
+    messages = population(3000, 12000, seed=3)
+    publish(redis_db, messages)
+    a = hosts(batch_size=200)
+    wait_until(lambda: db.query("SELECT count(*) FROM hbi_host")[0][0] > 0, what="progress")
+    a.stop(signal.SIGKILL)
+    left = next(g for g in redis_db.xinfo_groups(STREAM) if g["name"] == GROUP)
+    assert left["entries-read"] < len(messages) or left["pending"] > 0
+    b = hosts(batch_size=200, claim_idle="1s")
+    wait_until(lambda: drained(redis_db, len(messages)), timeout=180)
+    assert_one_host_each(db, 3000)
+    b.stop()
+
+
+def test_several_consumers_share_the_stream(hosts, redis_db, db):
+    messages = population(2000, 8000, seed=4)
+    publish(redis_db, messages)
+    ps = [hosts(batch_size=100, concurrency=2) for _ in range(2)]
+    wait_until(lambda: drained(redis_db, len(messages)), timeout=180)
+    assert_one_host_each(db, 2000)
+    consumers = redis_db.xinfo_consumers(STREAM, GROUP)
+    assert len(consumers) == 4 and sum(c["pending"] for c in consumers) == 0
+    for p in ps:
+        p.stop()
