@@ -5,7 +5,6 @@
 #include "ingest/sim.h"
 
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,29 +29,6 @@ static const struct svc {
     {2222, "SSH", B_SSH},     {443, "HTTP", B_HTTP},    {587, "SMTP", B_SMTP},
 };
 #define NSVC ((int64_t)ARRAY_SIZE(svcs))
-
-/* Appends that cannot fail: the buffers have no cap (xrealloc aborts on
- * out-of-memory), so a -1 would be a bug. */
-static void put(struct buf *b, const void *p, size_t n)
-{
-    if (buf_add(b, p, n) < 0)
-        abort();
-}
-
-static void put_str(struct buf *b, const char *s)
-{
-    put(b, s, strlen(s));
-}
-
-PRINTF_LIKE(2, 3) static void putf(struct buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = buf_vaddf(b, fmt, ap);
-    va_end(ap);
-    if (rc < 0)
-        abort();
-}
 
 /* splitmix64: small, fast, and every seed gives a full-quality stream. */
 static uint64_t rnd(struct sim *s)
@@ -180,7 +156,7 @@ static void banner(struct buf *r, const struct key *k, int64_t ts, int v)
     case B_SSH: {
         static const char *const tail[] = {"p1 Debian-2+deb12u3", "p1 Ubuntu-3ubuntu13.5", "",
                                            "p1 Raspbian-5 — ключ принят"};
-        putf(r, "SSH-2.0-OpenSSH_9.%d%s host-time=%lld", minor, tail[v], (long long)ts);
+        buf_putf(r, "SSH-2.0-OpenSSH_9.%d%s host-time=%lld", minor, tail[v], (long long)ts);
         break;
     }
     case B_HTTP: {
@@ -190,7 +166,7 @@ static void banner(struct buf *r, const struct key *k, int64_t ts, int v)
             "<html><head><title>Grafana</title></head></html>",
             "<html><body><h1>404 Not Found</h1></body></html>",
             "<html><head><title>Willkommen – Übersicht</title></head></html>"};
-        putf(r,
+        buf_putf(r,
              "HTTP/1.1 %s\r\nServer: nginx/1.25.%d\r\nDate: %s\r\nContent-Type: text/html; "
              "charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
              status[v], minor, date, strlen(body[v]), body[v]);
@@ -199,7 +175,7 @@ static void banner(struct buf *r, const struct key *k, int64_t ts, int v)
     case B_HTTPS: {
         static const char *const host[] = {"www.example.com", "portal.example.org",
                                            "intranet.example.net", "bücher.例え.jp"};
-        putf(r,
+        buf_putf(r,
              "HTTP/1.1 301 Moved Permanently\r\nServer: Apache/2.4.%d (Debian)\r\nDate: %s\r\n"
              "Location: https://%s/\r\nStrict-Transport-Security: max-age=63072000\r\n"
              "Content-Length: 0\r\n\r\n",
@@ -212,7 +188,7 @@ static void banner(struct buf *r, const struct key *k, int64_t ts, int v)
                                           "220 FileZilla Server 1.%d.0 up %lld s\r\n",
                                           ("220-Bienvenue — accès réservé 🚀\r\n220 Pure-FTPd "
                                            "1.0.%d, en service depuis %lld s\r\n")};
-        putf(r, fmt[v], minor, up);
+        buf_putf(r, fmt[v], minor, up);
         break;
     }
     case B_SMTP: {
@@ -221,7 +197,7 @@ static void banner(struct buf *r, const struct key *k, int64_t ts, int v)
                                            "ready at %s\r\n"),
                                           "220 smtp%d.example.net ESMTP Exim 4.96 %s\r\n",
                                           "220 メール%d.例え.jp ESMTP 準備完了 %s\r\n"};
-        putf(r, fmt[v], (int)(k->host % 9) + 1, date);
+        buf_putf(r, fmt[v], (int)(k->host % 9) + 1, date);
         break;
     }
     case B_MYSQL: {
@@ -229,7 +205,7 @@ static void banner(struct buf *r, const struct key *k, int64_t ts, int v)
                                           "8.0.3%d MySQL Community Server - GPL uptime=%lld",
                                           "10.11.%d-MariaDB-0+deb12u1 uptime=%lld",
                                           "8.0.3%d Percona Server — café uptime=%lld"};
-        putf(r, fmt[v], minor, up);
+        buf_putf(r, fmt[v], minor, up);
         break;
     }
     case B_REDIS: {
@@ -238,7 +214,7 @@ static void banner(struct buf *r, const struct key *k, int64_t ts, int v)
             "$120\r\n# Server\r\nuptime_in_seconds:%lld\r\nredis_version:7.2.%d\r\n",
             "-DENIED Redis is running in protected mode (up %lld s, 6.2.%d)\r\n",
             "$64\r\n# Server\r\nuptime_in_seconds:%lld\r\nredis_version:7.%d — ok\r\n"};
-        putf(r, fmt[v], up, minor);
+        buf_putf(r, fmt[v], up, minor);
         break;
     }
     }
@@ -268,7 +244,7 @@ static void add_base64(struct sim *s, struct buf *b, const void *p, size_t n)
     size_t need = 4 * ((n + 2) / 3) + 1;
     s->b64 = xgrow(s->b64, &s->b64_cap, need, 1);
     int m = EVP_EncodeBlock((unsigned char *)s->b64, p, (int)n);
-    put(b, s->b64, (size_t)m);
+    buf_put(b, s->b64, (size_t)m);
 }
 
 /* s->val = the JSON value of s->resp for data_version v. */
@@ -280,14 +256,14 @@ static void response_value(struct sim *s, int version)
             abort();
         return;
     }
-    put_str(&s->val, "\"");
+    buf_puts(&s->val, "\"");
     add_base64(s, &s->val, s->resp.ptr, s->resp.len);
-    put_str(&s->val, "\"");
+    buf_puts(&s->val, "\"");
 }
 
 static void field(struct buf *b, const char **sep, const char *name, const char *val)
 {
-    putf(b, "%s\"%s\":%s", *sep, name, val);
+    buf_putf(b, "%s\"%s\":%s", *sep, name, val);
     *sep = ",";
 }
 
@@ -297,7 +273,7 @@ static void emit(struct sim *s, const struct parts *p)
     struct buf *b = &s->out;
     const char *sep = "";
     buf_reset(b);
-    put_str(b, "{");
+    buf_puts(b, "{");
     if (!(p->omit & OM_IP))
         field(b, &sep, "ip", p->ip);
     if (!(p->omit & OM_PORT))
@@ -309,14 +285,14 @@ static void emit(struct sim *s, const struct parts *p)
     if (!(p->omit & OM_VERSION))
         field(b, &sep, "data_version", p->version);
     if (!(p->omit & OM_DATA)) {
-        putf(b, "%s\"data\":{", sep);
+        buf_putf(b, "%s\"data\":{", sep);
         if (!(p->omit & OM_RESP)) {
-            putf(b, "\"%s\":", p->rkey);
-            put(b, s->val.ptr, s->val.len);
+            buf_putf(b, "\"%s\":", p->rkey);
+            buf_put(b, s->val.ptr, s->val.len);
         }
-        put_str(b, "}");
+        buf_puts(b, "}");
     }
-    put_str(b, "}");
+    buf_puts(b, "}");
 }
 
 /* A valid message of key k at ts into p, s->resp and s->val; the draws
@@ -393,13 +369,13 @@ static void invalid(struct sim *s, int r, int64_t n, struct parts *p, int versio
         case 1: /* an array, not an object */
             emit(s, p);
             buf_reset(&s->val);
-            put(&s->val, b->ptr, b->len);
+            buf_put(&s->val, b->ptr, b->len);
             buf_reset(b);
-            putf(b, "[%s]", s->val.ptr);
+            buf_putf(b, "[%s]", s->val.ptr);
             break;
         case 2: /* plain text */
             buf_reset(b);
-            putf(b, "ip=%.*s port=%s service=%.*s", (int)strlen(p->ip) - 2, p->ip + 1, p->port,
+            buf_putf(b, "ip=%.*s port=%s service=%.*s", (int)strlen(p->ip) - 2, p->ip + 1, p->port,
                  (int)strlen(p->service) - 2, p->service + 1);
             break;
         case 3:
@@ -411,7 +387,7 @@ static void invalid(struct sim *s, int r, int64_t n, struct parts *p, int versio
             break;
         default:
             buf_reset(b);
-            put_str(b, "null");
+            buf_puts(b, "null");
         }
         return;
     case SCAN_MISSING_FIELD:
@@ -441,7 +417,7 @@ static void invalid(struct sim *s, int r, int64_t n, struct parts *p, int versio
         snprintf(p->version, sizeof(p->version), "1");
         p->rkey = "response_bytes_utf8";
         buf_reset(&s->val);
-        put_str(&s->val, b64[n % ARRAY_SIZE(b64)]);
+        buf_puts(&s->val, b64[n % ARRAY_SIZE(b64)]);
         break;
     }
     case SCAN_ENCODING: {
@@ -450,10 +426,10 @@ static void invalid(struct sim *s, int r, int64_t n, struct parts *p, int versio
             snprintf(p->version, sizeof(p->version), "2");
             p->rkey = "response_str";
             buf_reset(&s->val);
-            put_str(&s->val, "\"SSH-2.0-OpenSSH_9.6\\u0000\"");
+            buf_puts(&s->val, "\"SSH-2.0-OpenSSH_9.6\\u0000\"");
             break;
         }
-        put(&s->resp, bad_utf8[i].p, bad_utf8[i].n);
+        buf_put(&s->resp, bad_utf8[i].p, bad_utf8[i].n);
         snprintf(p->version, sizeof(p->version), "1");
         p->rkey = "response_bytes_utf8";
         response_value(s, 1);
@@ -461,7 +437,7 @@ static void invalid(struct sim *s, int r, int64_t n, struct parts *p, int versio
     }
     default: /* SCAN_OVERSIZED: a valid message with a huge response */
         while (s->resp.len <= s->o.max_message_size)
-            put_str(&s->resp, "<p>0123456789 abcdefghijklmnopqrstuvwxyz</p>\n");
+            buf_puts(&s->resp, "<p>0123456789 abcdefghijklmnopqrstuvwxyz</p>\n");
         response_value(s, version);
         break;
     }

@@ -5,16 +5,26 @@ a consumer killed mid-batch, several consumers at once."""
 import base64
 import json
 import random
-import re
 import signal
-import urllib.request
 import uuid
 
 import pytest
 
+from streams import metric, metrics, wait_until
+from streams import drained as group_drained
+from streams import publish as publish_to
+
 STREAM, DLQ, GROUP = "platform.inventory.host-ingress", "platform.inventory.host-ingress-dlq", \
     "inventory"
 EVENTS, STATUS = "platform.inventory.events", "platform.payload-status"
+
+
+def publish(r, messages, stream=STREAM):
+    publish_to(r, messages, stream)
+
+
+def drained(r, n):
+    return group_drained(r, STREAM, GROUP, n)
 
 
 def identity(org, type_="User", cn=None):
@@ -33,31 +43,6 @@ def message(host, org="org1", request_id=None, **meta):
 
 def u():
     return str(uuid.uuid4())
-
-
-def publish(r, messages, stream=STREAM):
-    pipe = r.pipeline(transaction=False)
-    for i, m in enumerate(messages):
-        pipe.xadd(stream, {"data": m})
-        if i % 1000 == 999:
-            pipe.execute()
-    pipe.execute()
-
-
-def drained(r, n):
-    try:
-        g = next(g for g in r.xinfo_groups(STREAM) if g["name"] == GROUP)
-    except StopIteration:
-        return False
-    return g["entries-read"] == n and g["pending"] == 0 and g["lag"] == 0
-
-
-def wait_until(cond, timeout=60, what="condition"):
-    import time
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 class Feed:
@@ -323,19 +308,6 @@ def test_invalid_messages_are_dead_lettered_and_counted(hosts, redis_db, db):
     # a request_id on an invalid message gets an error status with the reason
     errors = [e for _, e in redis_db.xrange(STATUS) if e["status"] == "error"]
     assert errors and all(json.loads(e["data"])["status_msg"] for e in errors)
-
-
-def metrics(p):
-    port = int(re.search(r"http server listening.*port=(\d+)", p.err).group(1))
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        return r.read().decode()
-
-
-def metric(text, series):
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[-1])
-    return None
 
 
 # ---- crashes and sharing ----

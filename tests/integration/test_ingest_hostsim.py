@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+from streams import entries as stream_entries
+
 STREAM = "platform.inventory.host-ingress"
 DEFAULT_MAX = 64 << 10
 SUMMARY = re.compile(r"^published (\d+) messages \(new_hosts (\d+), rereports (\d+), "
@@ -80,17 +82,11 @@ def simulate(inv, cfg, *args, timeout=120):
 def entries(redis_db, stream=STREAM):
     """The data of every entry of the stream, in order (each entry has only
     a data field)."""
-    out, start = [], "-"
-    while True:
-        chunk = redis_db.xrange(stream, start, "+", count=5000)
-        if start != "-":
-            chunk = chunk[1:]
-        if not chunk:
-            return out
-        for _, f in chunk:
-            assert list(f) == ["data"], f
-            out.append(f["data"])
-        start = chunk[-1][0]
+    out = []
+    for _, f in stream_entries(redis_db, stream):
+        assert list(f) == ["data"], f
+        out.append(f["data"])
+    return out
 
 
 # --- validation, as docs/ingest.md says ---------------------------------------------

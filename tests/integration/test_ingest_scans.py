@@ -7,7 +7,6 @@ import ipaddress
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -21,8 +20,19 @@ import pytest
 import redis as redis_lib
 
 from conftest import ROOT, parse_env_file
+from streams import metric, metrics, wait_until
+from streams import drained as group_drained
+from streams import publish as publish_to
 
 STREAM, DLQ, GROUP = "scan-topic", "scan-topic-dlq", "inventory"
+
+
+def publish(r, messages, stream=STREAM):
+    publish_to(r, messages, stream)
+
+
+def drained(r, n):
+    return group_drained(r, STREAM, GROUP, n)
 
 
 def msg(ip, port, service, ts, text, version=None):
@@ -66,31 +76,6 @@ def generate(n, keys, seed):
         out.append(msg(ip, [22, 80, 443][k % 3], ["SSH", "HTTP", "HTTPS"][k % 3], ts,
                        f"banner {rnd.randrange(4)} é", rnd.choice([1, 2])))
     return out
-
-
-def publish(r, messages, stream=STREAM):
-    pipe = r.pipeline(transaction=False)
-    for i, m in enumerate(messages):
-        pipe.xadd(stream, {"data": m})
-        if i % 1000 == 999:
-            pipe.execute()
-    pipe.execute()
-
-
-def drained(r, n):
-    """True once the group has read all n entries and acked them."""
-    try:
-        g = next(g for g in r.xinfo_groups(STREAM) if g["name"] == GROUP)
-    except (redis_lib.ResponseError, StopIteration):
-        return False
-    return g["entries-read"] == n and g["pending"] == 0 and g["lag"] == 0
-
-
-def wait_until(cond, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -169,19 +154,6 @@ def test_ties_and_replays_change_nothing(scans, db, redis_db):
     text = metrics(p)
     assert metric(text, "inventory_ingest_upserted_total{stream=\"scan-topic\"}") == 3, text
     assert metric(text, 'inventory_ingest_stale_total{stream="scan-topic"}') == 6, text
-
-
-def metrics(p):
-    port = int(re.search(r"http server listening.*port=(\d+)", p.err).group(1))
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        return r.read().decode()
-
-
-def metric(text, series):
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[-1])
-    return None
 
 
 GOOD = {"ip": "10.1.1.1", "port": 80, "service": "HTTP", "timestamp": 10, "data_version": 2,

@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from streams import entries as stream_entries
+
 SUMMARY = re.compile(r"^published (\d+) messages \(valid (\d+), duplicates (\d+), "
                      r"out_of_order (\d+), invalid (\d+)\) in ([0-9.]+) s$", re.M)
 REASONS = ("json", "missing_field", "ip", "port", "service", "timestamp", "data_version",
@@ -43,15 +45,7 @@ def simulate(inv, cfg, *args, timeout=60):
 
 def entries(redis_db, stream="scan-topic"):
     """[(id, fields)] of the whole stream, in order."""
-    out, start = [], "-"
-    while True:
-        chunk = redis_db.xrange(stream, start, "+", count=5000)
-        if start != "-":
-            chunk = chunk[1:]
-        if not chunk:
-            return out
-        out.extend(chunk)
-        start = chunk[-1][0]
+    return stream_entries(redis_db, stream)
 
 
 def check(fields, max_size=DEFAULT_MAX):
