@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "api/internal.h"
 #include "api/openapi.h"
 #include "api/query.h"
 #include "api/router.h"
@@ -32,10 +33,8 @@
 #include "queue/scheduler.h"
 #include "queue/worker.h"
 
-#define JSON_TYPE      "application/json"
-#define MAX_LINKS      10000        /* related rows one /links answer carries */
-#define API_MAX_ANSWER (256u << 20) /* bytes of one JSON answer built as text */
-#define DRAIN_POLL     20           /* ms between in-flight checks on stop */
+#define MAX_LINKS  10000 /* related rows one /links answer carries */
+#define DRAIN_POLL 20    /* ms between in-flight checks on stop */
 
 /* One request: the raw URI (from the request line) and the body read so
  * far. */
@@ -48,16 +47,6 @@ struct req {
     struct buf body;
 };
 
-/* What a handler reads (the request body) and fills (the answer). */
-struct resp {
-    const char *in; /* request body, NUL-terminated ("" without one) */
-    size_t in_len;
-    unsigned int status;
-    json_t *body;      /* owned */
-    char *text;        /* owned; sent instead of body when set (/metrics) */
-    const char *ctype; /* of text */
-};
-
 /* Who may call a route (docs/api.md, Authentication). */
 enum access {
     OPEN,  /* no token: health, readiness, version, metrics */
@@ -65,12 +54,9 @@ enum access {
     ADMIN, /* an admin token, whatever api.auth says */
 };
 
-typedef void (*handler_fn)(struct api_server *s, const struct slice *caps, const char *qs,
-                           struct resp *r);
-
 /* ---- responses ---- */
 
-static void set_error(struct resp *r, unsigned int status, const char *error, const char *reason)
+void api_set_error(struct resp *r, unsigned int status, const char *error, const char *reason)
 {
     json_decref(r->body);
     r->status = status;
@@ -81,7 +67,7 @@ static void set_error(struct resp *r, unsigned int status, const char *error, co
 
 static void bad_request(struct resp *r, const struct buf *reason)
 {
-    set_error(r, MHD_HTTP_BAD_REQUEST, "bad request", buf_str(reason));
+    api_set_error(r, MHD_HTTP_BAD_REQUEST, "bad request", buf_str(reason));
 }
 
 /* ---- per-thread connections ---- */
@@ -99,11 +85,17 @@ struct stmt_cache {
     size_t next;           /* the entry to replace when full */
 };
 
+/* One PostgreSQL session of a thread and its statements. */
+struct api_pg {
+    PGconn *pg; /* opened on first use, reopened after a failure */
+    struct stmt_cache stmts;
+};
+
 /* What one server thread owns: its connections and their statements. */
 struct api_slot {
-    PGconn *pg;           /* opened on first use, reopened after a failure */
+    struct api_pg rd;     /* reads: api.database.dsn when set, else database.dsn */
+    struct api_pg wr;     /* writes (/api/inventory/v1) when reads go to a replica */
     struct rds_conn *rds; /* Redis, opened on first use */
-    struct stmt_cache stmts;
 };
 
 static _Thread_local struct api_server *tl_server;
@@ -138,24 +130,41 @@ static struct api_slot *thread_slot(struct api_server *s)
     return slot;
 }
 
+static void pg_close(struct api_pg *p)
+{
+    if (p->pg)
+        PQfinish(p->pg);
+    p->pg = NULL;
+    stmts_clear(&p->stmts); /* prepared statements die with the session */
+}
+
 static void slot_free(struct api_slot *slot)
 {
-    if (slot->pg)
-        PQfinish(slot->pg);
-    stmts_clear(&slot->stmts);
+    pg_close(&slot->rd);
+    pg_close(&slot->wr);
     rds_conn_release(slot->rds);
     free(slot->rds);
     free(slot);
 }
 
+redisContext *api_redis(struct api_server *s)
+{
+    return rds_conn_try(thread_slot(s)->rds);
+}
+
+void api_redis_broken(struct api_server *s)
+{
+    rds_conn_broken(thread_slot(s)->rds);
+}
+
 /* The calling thread's Redis connection (one attempt to (re)connect), or
  * NULL after setting a 503. After an I/O error the caller marks it broken
- * (thread_redis_done) and the next request reconnects. */
+ * (api_redis_broken) and the next request reconnects. */
 static redisContext *thread_redis(struct api_server *s, struct resp *r)
 {
-    redisContext *c = rds_conn_try(thread_slot(s)->rds);
+    redisContext *c = api_redis(s);
     if (!c)
-        set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "redis unavailable", NULL);
+        api_set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "redis unavailable", NULL);
     return c;
 }
 
@@ -166,45 +175,61 @@ static void redis_failed(struct api_server *s, redisContext *c, const struct buf
 {
     log_error("api: redis call failed", LF_STR("error", buf_str(err)));
     if (c->err) {
-        rds_conn_broken(thread_slot(s)->rds);
-        set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "redis unavailable", NULL);
+        api_redis_broken(s);
+        api_set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "redis unavailable", NULL);
         return;
     }
-    set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
+    api_set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
 }
 
-/* The calling thread's PostgreSQL connection (opened or reopened as
- * needed), to api.database.dsn when set (a replica), else database.dsn;
- * NULL after logging why. */
-static PGconn *thread_conn(struct api_server *s)
+/* The thread's session for db: reads to api.database.dsn when set (a
+ * replica), writes always to database.dsn (without a replica both are the
+ * read session). */
+static struct api_pg *thread_pg(struct api_server *s, enum api_db db)
 {
     struct api_slot *slot = thread_slot(s);
-    if (slot->pg && PQstatus(slot->pg) == CONNECTION_OK)
-        return slot->pg;
-    if (slot->pg)
-        PQfinish(slot->pg);
-    slot->pg = NULL;
-    stmts_clear(&slot->stmts); /* prepared statements died with the session */
+    return db == API_DB_WRITE && s->cfg->api.database.dsn ? &slot->wr : &slot->rd;
+}
+
+/* The session's connection (opened or reopened as needed); NULL after
+ * logging why. */
+static PGconn *thread_conn(struct api_server *s, enum api_db db)
+{
+    struct api_pg *p = thread_pg(s, db);
+    if (p->pg && PQstatus(p->pg) == CONNECTION_OK)
+        return p->pg;
+    pg_close(p);
     struct buf err;
     buf_init(&err, 2048);
     const struct config *cfg = s->cfg;
-    const char *dsn = cfg->api.database.dsn ? cfg->api.database.dsn : cfg->database.dsn;
+    const char *dsn =
+        cfg->api.database.dsn && p == &tl_slot->rd ? cfg->api.database.dsn : cfg->database.dsn;
     char setting[64];
     snprintf(setting, sizeof(setting), "%lld", (long long)cfg->api.request_timeout_ms);
     const char *params[] = {setting};
     PGconn *c = NULL;
     if (pg_connect(dsn ? dsn : "", cfg->database.connect_timeout_ms, &c, &err) < 0 ||
-        pg_run(c,
-               "SELECT set_config('statement_timeout', $1, false), "
-               "set_config('TimeZone', 'UTC', false), set_config('client_encoding', 'UTF8', false)",
-               1, params, &err) < 0) {
+        pg_run(
+            c,
+            "SELECT set_config('statement_timeout', $1, false), "
+            "set_config('TimeZone', 'UTC', false), set_config('client_encoding', 'UTF8', false), "
+            "set_config('jit', 'off', false)", /* compiling costs more than short queries save */
+            1, params, &err) < 0) {
         log_error("api: database connection failed", LF_STR("error", buf_str(&err)));
         if (c)
             PQfinish(c);
         c = NULL;
     }
     buf_release(&err);
-    slot->pg = c;
+    p->pg = c;
+    return c;
+}
+
+PGconn *api_write_conn(struct api_server *s, struct resp *r)
+{
+    PGconn *c = thread_conn(s, API_DB_WRITE);
+    if (!c)
+        api_set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable", NULL);
     return c;
 }
 
@@ -253,18 +278,17 @@ static PGresult *exec_prepared(PGconn *c, struct stmt_cache *sc, const char *sql
     return PQexecPrepared(c, name, n, params, NULL, NULL, 0);
 }
 
-/* Runs a query on the thread's connection (one retry after a broken
- * connection). NULL after setting a 503/504/500 answer and logging. */
-static PGresult *query(struct api_server *s, const char *sql, int n, const char *const *params,
-                       struct resp *r)
+PGresult *api_query(struct api_server *s, enum api_db db, const char *sql, int n,
+                    const char *const *params, struct resp *r)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
-        PGconn *c = thread_conn(s);
+    /* A write is not repeated: it may have run before the connection broke. */
+    for (int attempt = 0; attempt < (db == API_DB_READ ? 2 : 1); attempt++) {
+        PGconn *c = thread_conn(s, db);
         if (!c) {
-            set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable", NULL);
+            api_set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable", NULL);
             return NULL;
         }
-        PGresult *res = exec_prepared(c, &tl_slot->stmts, sql, n, params);
+        PGresult *res = exec_prepared(c, &thread_pg(s, db)->stmts, sql, n, params);
         ExecStatusType st = PQresultStatus(res);
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
             return res;
@@ -276,14 +300,21 @@ static PGresult *query(struct api_server *s, const char *sql, int n, const char 
         log_error("api: query failed", LF_STR("error", buf_str(&err)));
         buf_release(&err);
         if (timeout) {
-            set_error(r, MHD_HTTP_GATEWAY_TIMEOUT, "request timeout", NULL);
+            api_set_error(r, MHD_HTTP_GATEWAY_TIMEOUT, "request timeout", NULL);
             return NULL;
         }
         if (PQstatus(c) == CONNECTION_OK)
             break;
     }
-    set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
+    api_set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
     return NULL;
+}
+
+/* A read on the thread's read connection (api_query). */
+static PGresult *query(struct api_server *s, const char *sql, int n, const char *const *params,
+                       struct resp *r)
+{
+    return api_query(s, API_DB_READ, sql, n, params, r);
 }
 
 /* ---- values ---- */
@@ -322,16 +353,14 @@ static int add_row(struct buf *out, const PGresult *res, int row, int col0, cons
     return buf_addc(out, '}');
 }
 
-/* Makes the JSON text in out (a complete value) the answer; a text that
- * could not be built (over API_MAX_ANSWER) is a 500. */
-static void set_json_text(struct resp *r, struct buf *out, int rc)
+void api_set_json_text(struct resp *r, struct buf *out, int rc)
 {
     if (rc < 0 || buf_addc(out, '\n') < 0) {
-        set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", "answer too large");
+        api_set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", "answer too large");
         return;
     }
     r->text = buf_detach(out);
-    r->ctype = JSON_TYPE;
+    r->ctype = API_JSON_TYPE;
     r->body = json_null(); /* not sent: marks the answer as given */
 }
 
@@ -354,7 +383,7 @@ static const struct model_def *model_of(const struct slice *caps, struct resp *r
 {
     char route[256];
     if (caps[0].len + caps[1].len + 2 > sizeof(route)) {
-        set_error(r, MHD_HTTP_NOT_FOUND, "not found", "unknown model");
+        api_set_error(r, MHD_HTTP_NOT_FOUND, "not found", "unknown model");
         return NULL;
     }
     snprintf(route, sizeof(route), "%.*s/%.*s", (int)caps[0].len, caps[0].p, (int)caps[1].len,
@@ -364,7 +393,7 @@ static const struct model_def *model_of(const struct slice *caps, struct resp *r
     if (!f.m) {
         char reason[300];
         snprintf(reason, sizeof(reason), "unknown model \"%.200s\"", route);
-        set_error(r, MHD_HTTP_NOT_FOUND, "not found", reason);
+        api_set_error(r, MHD_HTTP_NOT_FOUND, "not found", reason);
     }
     return f.m;
 }
@@ -526,7 +555,7 @@ static void h_metrics(struct api_server *s, const struct slice *caps, const char
     buf_init(&out, 16u << 20);
     if (metrics_render(&s->reg, &out) < 0) {
         buf_release(&out);
-        set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
+        api_set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
         return;
     }
     r->text = out.ptr ? buf_detach(&out) : xstrdup("");
@@ -604,7 +633,7 @@ static void list_rows(struct api_server *s, const struct model_def *m, const str
         rc = buf_addf(&out, ",\"total\":%s", PQgetvalue(cnt, 0, 0));
     if (rc == 0)
         rc = buf_addc(&out, '}');
-    set_json_text(r, &out, rc);
+    api_set_json_text(r, &out, rc);
     buf_release(&out);
 out_list:
     api_list_release(&l);
@@ -695,7 +724,7 @@ static void h_scans_ip(struct api_server *s, const struct slice *caps, const cha
 {
     char ip[64];
     if (!cap_str(&caps[0], ip, sizeof(ip))) {
-        set_error(r, MHD_HTTP_BAD_REQUEST, "bad request", "ip: not an IPv4 or IPv6 address");
+        api_set_error(r, MHD_HTTP_BAD_REQUEST, "bad request", "ip: not an IPv4 or IPv6 address");
         return;
     }
     scans_list(s, ip, qs, r);
@@ -722,7 +751,7 @@ static void not_found_id(struct resp *r, const struct model_def *m, int64_t id)
 {
     char reason[256];
     snprintf(reason, sizeof(reason), "no %s with id %lld", m->name, (long long)id);
-    set_error(r, MHD_HTTP_NOT_FOUND, "not found", reason);
+    api_set_error(r, MHD_HTTP_NOT_FOUND, "not found", reason);
 }
 
 static void h_get(struct api_server *s, const struct slice *caps, const char *qs, struct resp *r)
@@ -760,11 +789,11 @@ static void h_get(struct api_server *s, const struct slice *caps, const char *qs
         else {
             struct buf out;
             buf_init(&out, API_MAX_ANSWER);
-            set_json_text(r, &out, add_row(&out, res, 0, 0, l.fields, l.nfields));
+            api_set_json_text(r, &out, add_row(&out, res, 0, 0, l.fields, l.nfields));
             buf_release(&out);
         }
     } else if (rc) {
-        set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
+        api_set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
     }
     api_list_release(&l);
 out:
@@ -821,7 +850,7 @@ static void h_links(struct api_server *s, const struct slice *caps, const char *
     const char *params[] = {idt};
     PGresult *res = NULL;
     if (rc) {
-        set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
+        api_set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
         goto out;
     }
     res = query(s, buf_str(&sql), 1, params, r);
@@ -856,7 +885,7 @@ static void not_found(struct resp *r, const char *what, const char *name)
 {
     char reason[160];
     snprintf(reason, sizeof(reason), "no %s \"%.64s\"", what, name);
-    set_error(r, MHD_HTTP_NOT_FOUND, "not found", reason);
+    api_set_error(r, MHD_HTTP_NOT_FOUND, "not found", reason);
 }
 
 /* The queue named by caps[0], which must be known; false after a 4xx/5xx. */
@@ -867,7 +896,7 @@ static bool known_queue(struct api_server *s, redisContext *c, const struct slic
     size_t n = 0;
     struct buf err;
     if (!cap_str(cap, q, QUEUE_NAME_MAX) || !queue_name_valid(q)) {
-        set_error(r, MHD_HTTP_NOT_FOUND, "not found", "no such queue");
+        api_set_error(r, MHD_HTTP_NOT_FOUND, "not found", "no such queue");
         return false;
     }
     buf_init(&err, 1024);
@@ -1009,7 +1038,7 @@ static redisContext *find_task(struct api_server *s, const struct slice *cap, co
         return NULL;
     char id[TASK_ID_MAX];
     if (!cap_str(cap, id, sizeof(id)) || !task_id_valid(id)) {
-        set_error(r, MHD_HTTP_NOT_FOUND, "not found", "no such task");
+        api_set_error(r, MHD_HTTP_NOT_FOUND, "not found", "no such task");
         return NULL;
     }
     struct buf err;
@@ -1222,7 +1251,7 @@ static void h_task_submit(struct api_server *s, const struct slice *caps, const 
     if (rc == QUEUE_CONFLICT) {
         char why[160];
         snprintf(why, sizeof(why), "task \"%s\" already exists in queue \"%s\"", o.id, o.queue);
-        set_error(r, MHD_HTTP_CONFLICT, "conflict", why);
+        api_set_error(r, MHD_HTTP_CONFLICT, "conflict", why);
     } else if (rc != 0) {
         redis_failed(s, c, &err, r);
     } else {
@@ -1277,8 +1306,8 @@ static void h_task_delete(struct api_server *s, const struct slice *caps, const 
     if (rc == QUEUE_NOTFOUND)
         not_found(r, "task", t.id);
     else if (rc == QUEUE_BUSY)
-        set_error(r, MHD_HTTP_CONFLICT, "conflict",
-                  "the task is active; cancel it first (POST .../cancel)");
+        api_set_error(r, MHD_HTTP_CONFLICT, "conflict",
+                      "the task is active; cancel it first (POST .../cancel)");
     else if (rc != 0)
         redis_failed(s, c, &err, r);
     else
@@ -1383,12 +1412,12 @@ static int authorize(const struct config *cfg, struct MHD_Connection *conn, enum
         return 0;
     int scope = token_scope(cfg, conn);
     if (scope <= 0) {
-        set_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-                  scope == 0 ? "missing bearer token" : "invalid bearer token");
+        api_set_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                      scope == 0 ? "missing bearer token" : "invalid bearer token");
         return -1;
     }
     if (a == ADMIN && scope != API_SCOPE_ADMIN + 1) {
-        set_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "this route needs an admin token");
+        api_set_error(r, MHD_HTTP_FORBIDDEN, "forbidden", "this route needs an admin token");
         return -1;
     }
     return 0;
@@ -1453,7 +1482,7 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned int statu
         return MHD_NO;
     }
     enum MHD_Result ret = MHD_NO;
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE) == MHD_YES &&
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, API_JSON_TYPE) == MHD_YES &&
         (!hname || MHD_add_response_header(r, hname, hval) == MHD_YES))
         ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
@@ -1470,7 +1499,7 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned int statu
         return MHD_NO;
     }
     enum MHD_Result ret = MHD_NO;
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) == MHD_YES)
+    if (!ctype || MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) == MHD_YES)
         ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -1506,20 +1535,24 @@ static bool is_data_route(const struct route *rt)
 /* The methods of the routes matching path, for Allow ("GET, HEAD, POST"). */
 static void allowed_methods(const char *path, char *out, size_t n)
 {
+    static const char *const order[] = {"GET", "POST", "PATCH", "DELETE"};
     struct slice caps[API_ROUTE_MAX_CAPS];
     size_t ncaps;
-    bool get = false, post = false, del = false, specific = false;
+    bool has[ARRAY_SIZE(order)] = {false}, specific = false;
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
         if (!api_route_match(routes[i].pattern, path, caps, &ncaps) ||
             (specific && is_data_route(&routes[i])))
             continue;
         specific |= !is_data_route(&routes[i]);
-        get |= strcmp(routes[i].method, "GET") == 0;
-        post |= strcmp(routes[i].method, "POST") == 0;
-        del |= strcmp(routes[i].method, "DELETE") == 0;
+        for (size_t k = 0; k < ARRAY_SIZE(order); k++)
+            has[k] |= strcmp(routes[i].method, order[k]) == 0;
     }
-    snprintf(out, n, "%s%s%s%s%s", get ? "GET, HEAD" : "", get && (post || del) ? ", " : "",
-             post ? "POST" : "", post && del ? ", " : "", del ? "DELETE" : "");
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t k = 0; k < ARRAY_SIZE(order) && len < n; k++)
+        if (has[k])
+            len += (size_t)snprintf(out + len, n - len, "%s%s%s", len ? ", " : "", order[k],
+                                    k == 0 ? ", HEAD" : "");
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -1552,8 +1585,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (q->too_large) {
-        set_error(&r, MHD_HTTP_CONTENT_TOO_LARGE, "payload too large",
-                  "the request body is over 1 MiB");
+        api_set_error(&r, MHD_HTTP_CONTENT_TOO_LARGE, "payload too large",
+                      "the request body is over 1 MiB");
         enum MHD_Result ret =
             send_json(conn, r.status, r.body, MHD_HTTP_HEADER_CONNECTION, "close");
         record(s, "unmatched", method, r.status, q->t0);
@@ -1589,9 +1622,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const char *hname = NULL, *hval = NULL;
     char allow[64];
     if (!known) {
-        set_error(&r, MHD_HTTP_NOT_FOUND, "not found", NULL);
+        api_set_error(&r, MHD_HTTP_NOT_FOUND, "not found", NULL);
     } else if (!hit) {
-        set_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", NULL);
+        api_set_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", NULL);
         allowed_methods(path, allow, sizeof(allow));
         hname = MHD_HTTP_HEADER_ALLOW;
         hval = allow;
@@ -1603,7 +1636,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     } else {
         hit->fn(s, caps, qs, &r);
         if (!r.body)
-            set_error(&r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
+            api_set_error(&r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
     }
     enum MHD_Result ret = r.text ? send_text(conn, r.status, r.text, r.ctype)
                                  : send_json(conn, r.status, r.body, hname, hval);
