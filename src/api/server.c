@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "api/hbi.h"
 #include "api/internal.h"
 #include "api/openapi.h"
 #include "api/query.h"
@@ -49,9 +50,10 @@ struct req {
 
 /* Who may call a route (docs/api.md, Authentication). */
 enum access {
-    OPEN,  /* no token: health, readiness, version, metrics */
-    READ,  /* a read or admin token, or none with api.auth: none */
-    ADMIN, /* an admin token, whatever api.auth says */
+    OPEN,     /* no token: health, readiness, version, metrics */
+    READ,     /* a read or admin token, or none with api.auth: none */
+    ADMIN,    /* an admin token, whatever api.auth says */
+    IDENTITY, /* an x-rh-identity header (/api/inventory/v1, set by a gateway); no token */
 };
 
 /* ---- responses ---- */
@@ -1369,6 +1371,23 @@ static const struct route {
     {"GET", "/api/v1/:source/:model", h_list, READ},
     {"GET", "/api/v1/:source/:model/:id", h_get, READ},
     {"GET", "/api/v1/:source/:model/:id/links", h_links, READ},
+    /* host-based inventory (src/api/hbi.c); checkin before the id list */
+    {"GET", "/api/inventory/v1/openapi.json", hbi_openapi_doc, OPEN},
+    {"GET", "/api/inventory/v1/hosts", hbi_hosts_list, IDENTITY},
+    {"POST", "/api/inventory/v1/hosts", hbi_hosts_add, IDENTITY},
+    {"POST", "/api/inventory/v1/hosts/checkin", hbi_hosts_checkin, IDENTITY},
+    {"GET", "/api/inventory/v1/hosts/:host_id_list", hbi_hosts_get, IDENTITY},
+    {"PATCH", "/api/inventory/v1/hosts/:host_id_list", hbi_hosts_patch, IDENTITY},
+    {"DELETE", "/api/inventory/v1/hosts/:host_id_list", hbi_hosts_delete, IDENTITY},
+    {"GET", "/api/inventory/v1/hosts/:host_id_list/system_profile", hbi_system_profile, IDENTITY},
+    {"GET", "/api/inventory/v1/hosts/:host_id_list/tags", hbi_host_tags, IDENTITY},
+    {"GET", "/api/inventory/v1/hosts/:host_id_list/tags/count", hbi_host_tag_count, IDENTITY},
+    {"GET", "/api/inventory/v1/tags", hbi_tags, IDENTITY},
+    {"GET", "/api/inventory/v1/host_exists", hbi_host_exists, IDENTITY},
+    {"GET", "/api/inventory/v1/account/staleness", hbi_staleness_get, IDENTITY},
+    {"POST", "/api/inventory/v1/account/staleness", hbi_staleness_create, IDENTITY},
+    {"PATCH", "/api/inventory/v1/account/staleness", hbi_staleness_update, IDENTITY},
+    {"DELETE", "/api/inventory/v1/account/staleness", hbi_staleness_delete, IDENTITY},
 };
 
 /* ---- authentication ---- */
@@ -1401,12 +1420,16 @@ static int token_scope(const struct config *cfg, struct MHD_Connection *conn)
     return scope;
 }
 
-/* 0 when the request may run the route; else the 401 or 403 is set. */
+/* 0 when the request may run the route (an IDENTITY route's caller in
+ * *who); else the 401 or 403 is set. */
 static int authorize(const struct config *cfg, struct MHD_Connection *conn, enum access a,
-                     struct resp *r)
+                     struct identity *who, struct resp *r)
 {
     if (a == OPEN)
         return 0;
+    if (a == IDENTITY)
+        return hbi_authorize(
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, HBI_IDENTITY_HEADER), who, r);
     bool open_reads = cfg->api.auth && strcmp(cfg->api.auth, "none") == 0;
     if (a == READ && open_reads)
         return 0;
@@ -1621,6 +1644,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     const char *hname = NULL, *hval = NULL;
     char allow[64];
+    struct identity who;
     if (!known) {
         api_set_error(&r, MHD_HTTP_NOT_FOUND, "not found", NULL);
     } else if (!hit) {
@@ -1628,12 +1652,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         allowed_methods(path, allow, sizeof(allow));
         hname = MHD_HTTP_HEADER_ALLOW;
         hval = allow;
-    } else if (authorize(s->cfg, conn, hit->access, &r) < 0) {
-        if (r.status == MHD_HTTP_UNAUTHORIZED) {
+    } else if (authorize(s->cfg, conn, hit->access, &who, &r) < 0) {
+        if (r.status == MHD_HTTP_UNAUTHORIZED && hit->access != IDENTITY) {
             hname = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
             hval = "Bearer";
         }
     } else {
+        if (hit->access == IDENTITY) {
+            r.who = &who;
+            r.request_id =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, HBI_REQUEST_ID_HEADER);
+        }
         hit->fn(s, caps, qs, &r);
         if (!r.body)
             api_set_error(&r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
