@@ -183,6 +183,7 @@ static int store(struct consumer *c, struct batch *b, size_t from, size_t n,
     for (;;) {
         struct buf err;
         buf_init(&err, 2048);
+        memset(out, 0, sizeof(*out));
         PGconn *pg = db(c);
         int64_t t0 = mono_ms();
         if (pg && host_store(pg, b->w + from, n, out, &err) == 0) {
@@ -200,7 +201,12 @@ static int store(struct consumer *c, struct batch *b, size_t from, size_t n,
                      LF_STR("sqlstate", out->sqlstate), LF_INT("retry_ms", wait),
                      LF_STR("error", buf_str(&err)));
         buf_release(&err);
-        host_store_result_release(out);
+        if (pg) { /* host_store ran: free what it left, keep why for the dead letter */
+            char state[sizeof(out->sqlstate)];
+            memcpy(state, out->sqlstate, sizeof(state));
+            host_store_result_release(out);
+            memcpy(out->sqlstate, state, sizeof(state));
+        }
         if (refused)
             return 0;
         if (!stream_pause(c->x->stop, wait))

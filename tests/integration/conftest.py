@@ -575,3 +575,26 @@ def inv_popen(tmp_path):
             errors.append(str(e))
     if errors:
         pytest.fail("\n\n".join(errors), pytrace=False)
+
+
+# --- a stack of a test's own -------------------------------------------------
+
+def as_pg(*cmd):
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    return subprocess.run(prefix + [str(c) for c in cmd], cwd="/", capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def private_stack():
+    """A stack of our own: its PostgreSQL can be restarted without touching
+    the other tests' server."""
+    d = Path(tempfile.mkdtemp(prefix="inventory-pgrestart-"))
+    subprocess.run([str(ROOT / "scripts" / "stack"), "up", "--dir", str(d), "--fast",
+                    "--no-aof"], check=True, capture_output=True, timeout=180)
+    try:
+        yield d, parse_env_file(d / "env")
+    finally:
+        subprocess.run([str(ROOT / "scripts" / "stack"), "down", "--dir", str(d)],
+                       capture_output=True, timeout=180)
+        shutil.rmtree(d, ignore_errors=True)

@@ -6,9 +6,14 @@ import base64
 import json
 import random
 import signal
+import time
 import uuid
 
+import psycopg2
 import pytest
+import redis as redis_lib
+
+from conftest import as_pg
 
 from streams import metric, metrics, wait_until
 from streams import drained as group_drained
@@ -360,3 +365,53 @@ def test_several_consumers_share_the_stream(hosts, redis_db, db):
     assert len(consumers) == 4 and sum(c["pending"] for c in consumers) == 0
     for p in ps:
         p.stop()
+
+
+def test_a_message_postgres_refuses_is_dead_lettered_alone(hosts, redis_db, db):
+    # a rule only the database knows: the batch is refused, then split
+    db.query("ALTER TABLE hbi_host ADD CONSTRAINT no_poison CHECK (fqdn <> 'poison.example.com')")
+    good = [message({"subscription_manager_id": u(), "fqdn": f"g{i}.example.com"})
+            for i in range(4)]
+    poison = message({"subscription_manager_id": u(), "fqdn": "poison.example.com"})
+    batch = good[:2] + [poison] + good[2:]
+    publish(redis_db, batch)
+    p = hosts(batch_size=10)
+    wait_until(lambda: drained(redis_db, len(batch)))
+    assert sorted(r[5] for r in rows(db)) == [f"g{i}.example.com" for i in range(4)]
+    (_, dead), = redis_db.xrange(DLQ)
+    assert dead["reason"] == "rejected" and dead["data"] == poison and "23514" in dead["error"]
+    wait_until(lambda: metric(metrics(p), f'inventory_ingest_invalid_total{{stream="{STREAM}",'
+                                          f'reason="rejected"}}') == 1, what="metrics")
+    statuses = [e["status"] for _, e in redis_db.xrange(STATUS)]
+    assert statuses.count("success") == 4 and statuses.count("error") == 1
+
+
+def test_postgres_restart_during_ingestion(inv, inv_popen, make_config, private_stack):
+    d, env = private_stack
+    pgbin = f"/usr/lib/postgresql/{(d / 'pg' / 'PG_VERSION').read_text().strip()}/bin"
+    cfg = make_config(dsn=env["DATABASE_URI"], endpoint=env["REDIS_ENDPOINT"],
+                      ingest={"hosts": {"metrics": {"address": "127.0.0.1:0"},
+                                        "batch_size": 100}})
+    for step in ("init", "migrate"):
+        assert inv("db", step, config=cfg).rc == 0
+    r = redis_lib.Redis(host="127.0.0.1", port=int(env["REDIS_ENDPOINT"].rsplit(":", 1)[1]),
+                        decode_responses=True)
+    messages = population(1500, 6000, seed=9)
+    p = inv_popen("ingest", "start", "hosts", config=cfg)
+    p.wait_for(r"ingest: consuming")
+    publish(r, messages[:2000])
+    assert as_pg(f"{pgbin}/pg_ctl", "-D", d / "pg", "-m", "fast", "-w", "stop").returncode == 0
+    publish(r, messages[2000:])  # while the database is down
+    time.sleep(1.5)
+    g = next(g for g in r.xinfo_groups(STREAM) if g["name"] == GROUP)
+    assert g["lag"] > 0 or g["pending"] > 0  # nothing acked without the database
+    assert as_pg(f"{pgbin}/pg_ctl", "-D", d / "pg", "-l", d / "postgres.log", "-w",
+                 "start").returncode == 0
+    wait_until(lambda: drained(r, len(messages)), timeout=180, what="drain after restart")
+    c = psycopg2.connect(env["DATABASE_URI"])
+    with c.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT (org_id, subscription_manager_id)) "
+                    "FROM hbi_host")
+        assert cur.fetchone() == (1500, 1500)
+    c.close()
+    assert metric(metrics(p), f'inventory_ingest_db_errors_total{{stream="{STREAM}"}}') >= 1

@@ -5,21 +5,16 @@ mid-batch, a PostgreSQL restart, several consumers, the API routes."""
 import base64
 import ipaddress
 import json
-import os
 import random
-import shutil
 import signal
-import subprocess
-import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
 import psycopg2
 import pytest
 import redis as redis_lib
 
-from conftest import ROOT, parse_env_file
+from conftest import as_pg
 from streams import metric, metrics, wait_until
 from streams import drained as group_drained
 from streams import publish as publish_to
@@ -246,27 +241,6 @@ def test_several_consumers_share_the_stream(scans, db, redis_db):
     assert len(consumers) == 4 and sum(c["pending"] for c in consumers) == 0
     wait_until(lambda: sum(metric(metrics(p), 'inventory_ingest_consumed_total{stream='
                                '"scan-topic"}') or 0 for p in ps) == len(messages), what="metrics")
-
-
-def as_pg(*cmd):
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    return subprocess.run(prefix + [str(c) for c in cmd], cwd="/", capture_output=True,
-                          text=True, timeout=120)
-
-
-@pytest.fixture
-def private_stack():
-    """A stack of our own: its PostgreSQL can be restarted without touching
-    the other tests' server."""
-    d = Path(tempfile.mkdtemp(prefix="inventory-pgrestart-"))
-    subprocess.run([str(ROOT / "scripts" / "stack"), "up", "--dir", str(d), "--fast",
-                    "--no-aof"], check=True, capture_output=True, timeout=180)
-    try:
-        yield d, parse_env_file(d / "env")
-    finally:
-        subprocess.run([str(ROOT / "scripts" / "stack"), "down", "--dir", str(d)],
-                       capture_output=True, timeout=180)
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_postgres_restart_during_ingestion(inv, inv_popen, make_config, private_stack):
