@@ -167,19 +167,19 @@ static void banner(struct buf *r, const struct key *k, int64_t ts, int v)
             "<html><body><h1>404 Not Found</h1></body></html>",
             "<html><head><title>Willkommen – Übersicht</title></head></html>"};
         buf_putf(r,
-             "HTTP/1.1 %s\r\nServer: nginx/1.25.%d\r\nDate: %s\r\nContent-Type: text/html; "
-             "charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-             status[v], minor, date, strlen(body[v]), body[v]);
+                 "HTTP/1.1 %s\r\nServer: nginx/1.25.%d\r\nDate: %s\r\nContent-Type: text/html; "
+                 "charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                 status[v], minor, date, strlen(body[v]), body[v]);
         break;
     }
     case B_HTTPS: {
         static const char *const host[] = {"www.example.com", "portal.example.org",
                                            "intranet.example.net", "bücher.例え.jp"};
         buf_putf(r,
-             "HTTP/1.1 301 Moved Permanently\r\nServer: Apache/2.4.%d (Debian)\r\nDate: %s\r\n"
-             "Location: https://%s/\r\nStrict-Transport-Security: max-age=63072000\r\n"
-             "Content-Length: 0\r\n\r\n",
-             50 + minor, date, host[v]);
+                 "HTTP/1.1 301 Moved Permanently\r\nServer: Apache/2.4.%d (Debian)\r\nDate: %s\r\n"
+                 "Location: https://%s/\r\nStrict-Transport-Security: max-age=63072000\r\n"
+                 "Content-Length: 0\r\n\r\n",
+                 50 + minor, date, host[v]);
         break;
     }
     case B_FTP: {
@@ -376,7 +376,7 @@ static void invalid(struct sim *s, int r, int64_t n, struct parts *p, int versio
         case 2: /* plain text */
             buf_reset(b);
             buf_putf(b, "ip=%.*s port=%s service=%.*s", (int)strlen(p->ip) - 2, p->ip + 1, p->port,
-                 (int)strlen(p->service) - 2, p->service + 1);
+                     (int)strlen(p->service) - 2, p->service + 1);
             break;
         case 3:
             buf_reset(b);
