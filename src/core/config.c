@@ -712,6 +712,7 @@ static const struct key keys[] = {
         .check = check_stream_name),
     KEY("hosts.payload_status_max", T_INT, hosts.payload_status_max, .min = 1, .max = 100000000,
         .def = 1000000),
+    KEY("hosts.reaper", T_BOOL, hosts.reaper, .def = true),
     KEY("hosts.reaper_chunk", T_INT, hosts.reaper_chunk, .min = 1, .max = 100000, .def = 1000),
     KEY("aws.is_enabled", T_BOOL, aws.is_enabled, .def = false),
     KEY("aws.region", T_STRING, aws.region, .def_s = "us-east-1", .check = check_region),

@@ -186,6 +186,7 @@ struct config {
         bool payload_tracker;   /* publish payload statuses */
         char *payload_status;   /* their stream */
         int payload_status_max; /* its approximate MAXLEN */
+        bool reaper;            /* schedule the reaper of culled hosts */
         int reaper_chunk;       /* culled hosts deleted per transaction */
     } hosts;
 

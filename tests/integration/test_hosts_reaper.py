@@ -46,3 +46,15 @@ def test_reaper_deletes_culled_hosts_in_chunks(inv, inv_popen, make_config, db, 
     wait_until(lambda: (task(inv, cfg, tid) or {}).get("state") == "completed")
     assert len(redis_db.xrange(EVENTS)) == 4
     w.stop()
+
+
+def test_the_scheduler_runs_the_reaper_unless_turned_off(inv, inv_popen, make_config):
+    from test_scheduler import start
+    for reaper, want in ((True, ["hosts:task:reap-culled"]), (False, [])):
+        cfg = make_config(scheduler={"metrics": {"address": "127.0.0.1:0"}},
+                          hosts={"reaper": reaper})
+        s = start(inv_popen, cfg)
+        jobs = inv("scheduler", "jobs", "-o", "json", config=cfg).json()
+        assert [j["type"] for j in jobs] == want, jobs
+        assert all(j["spec"] == "@every 1h" and j["origin"] == "code" for j in jobs)
+        s.stop()

@@ -14,10 +14,11 @@ from test_queue import durable_redis, wait_until  # noqa: F401  (durable_redis: 
 
 
 def sched_cfg(make_config, jobs, **sched):
+    """Only the given jobs: the code's own (the reaper) are switched off."""
     section = {"metrics": {"address": "127.0.0.1:0"}, **sched}
     if jobs is not None:
         section["jobs"] = jobs
-    return make_config(scheduler=section)
+    return make_config(scheduler=section, hosts={"reaper": False})
 
 
 def tick_tasks(redis_db, queue="default"):

@@ -102,7 +102,12 @@ const struct task_handler hosts_task_handlers[] = {
     {NULL, NULL, NULL, 0},
 };
 
+static bool reaper_enabled(const struct config *cfg)
+{
+    return cfg->hosts.reaper;
+}
+
 const struct periodic_task hosts_periodic_tasks[] = {
-    {"@every 1h", "hosts:task:reap-culled", NULL, "delete culled hosts", NULL},
+    {"@every 1h", "hosts:task:reap-culled", NULL, "delete culled hosts", reaper_enabled},
     {NULL, NULL, NULL, NULL, NULL},
 };
