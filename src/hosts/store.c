@@ -4,44 +4,296 @@
  *  1. advisory locks on every ID-fact value the batch sends (sorted, so
  *     concurrent batches cannot deadlock): two batches that could create
  *     the same host are serialised;
- *  2. the stored hosts any of those values finds, locked FOR UPDATE in id
- *     order: a host another batch is changing is re-read once it commits;
+ *  2. the stored hosts any of those values finds (one index probe per
+ *     (org, value)), locked FOR UPDATE in id order: a host another batch
+ *     is changing is re-read once it commits;
  *  3. in memory, each message in order is matched by the rules against
- *     those hosts and the ones created earlier in the batch, and its sent
- *     fields are merged into its host;
- *  4. one statement inserts the new hosts, updates the matched ones and
- *     returns their events. */
+ *     those hosts and the ones created earlier in the batch; a host keeps
+ *     the list of its messages, whose sent fields are merged as the table
+ *     merges them (later wins; facts, tags and system_profile by top-level
+ *     key);
+ *  4. the new hosts are COPYed into hbi_host, the matched ones updated by
+ *     one statement that returns their columns;
+ *  5. the events are written here, in the shape of hbi_host_doc(): the
+ *     created hosts from what was sent, the updated ones from the returned
+ *     columns, timestamps and staleness as PostgreSQL formats them (one
+ *     query per batch: now() and the orgs' stale/warn/cull times).
+ * Statements are prepared once per connection. */
 #include "hosts/store.h"
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "db/pg.h"
+#include "hosts/host.h"
 
-/* Every statement of the transaction: its failure's SQLSTATE is kept. */
-static PGresult *exec(PGconn *pg, const char *sql, int np, const char *const *p, char *state,
-                      struct buf *err)
+/* ---- statements ---- */
+
+enum { S_LOCK, S_CANDIDATES, S_META, S_ORDER, S_UPDATE, NSTMTS };
+
+/* The facts of a host as hbi_host_doc() lists them. */
+#define FACTS_DOC(h)                                                                               \
+    "(SELECT coalesce(jsonb_agg(jsonb_build_object('namespace', k, 'facts', v) ORDER BY k), "      \
+    "'[]') FROM jsonb_each(" h ".facts) AS f(k, v))::text"
+
+static const struct {
+    const char *name, *sql;
+    int nparams;
+} stmts[NSTMTS] = {
+    [S_LOCK] = {"hbi_store_lock",
+                "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k", 1},
+    /* exact (org, value) probes of the ID-fact indexes (LATERAL ... OFFSET 0
+     * keeps them index probes under a generic plan), then the hosts locked
+     * by id alone: a host a concurrent batch updates is re-read and
+     * re-checked against the id list only (a join would be re-checked
+     * against the old row and drop it) */
+    [S_CANDIDATES] =
+        {"hbi_store_candidates",
+         "SELECT id, org_id, provider_type, provider_id, subscription_manager_id, insights_id,"
+         " extract(epoch FROM modified_on)::float8 FROM hbi_host WHERE id = ANY (ARRAY("
+         " SELECT x.id FROM unnest($1::text[], $2::text[], $3::text[]) AS k(o, t, v),"
+         " LATERAL (SELECT id FROM hbi_host h WHERE h.org_id = k.o AND h.provider_type = k.t"
+         " AND h.provider_id = k.v OFFSET 0) AS x"
+         " UNION ALL SELECT x.id FROM unnest($4::text[], $5::uuid[]) AS k(o, v),"
+         " LATERAL (SELECT id FROM hbi_host h WHERE h.org_id = k.o"
+         " AND h.subscription_manager_id = k.v OFFSET 0) AS x"
+         " UNION ALL SELECT x.id FROM unnest($6::text[], $7::uuid[]) AS k(o, v),"
+         " LATERAL (SELECT id FROM hbi_host h WHERE h.org_id = k.o AND h.insights_id = k.v"
+         " OFFSET 0) AS x))"
+         " ORDER BY id FOR UPDATE",
+         7},
+    /* every host the batch touches checks in now(): its staleness
+     * timestamps depend on its org only */
+    [S_META] = {"hbi_store_meta",
+                "SELECT o, to_json(now())::text,"
+                " to_json(now() + make_interval(secs => s.stale))::text,"
+                " to_json(now() + make_interval(secs => s.warn))::text,"
+                " to_json(now() + make_interval(secs => s.cull))::text"
+                " FROM unnest($1::text[]) AS o, hbi_org_staleness(o) AS s",
+                1},
+    /* facts namespaces in the order hbi_host_doc() lists them (collation) */
+    [S_ORDER] = {"hbi_store_order", "SELECT k FROM unnest($1::text[]) AS k ORDER BY k", 1},
+    [S_UPDATE] =
+        {"hbi_store_update",
+         "UPDATE hbi_host h SET display_name = coalesce(s.display_name, h.display_name),"
+         " ansible_host = coalesce(s.ansible_host, h.ansible_host),"
+         " insights_id = coalesce(s.insights_id, h.insights_id),"
+         " subscription_manager_id = coalesce(s.smid, h.subscription_manager_id),"
+         " satellite_id = coalesce(s.satellite_id, h.satellite_id),"
+         " bios_uuid = coalesce(s.bios_uuid, h.bios_uuid), fqdn = coalesce(s.fqdn, h.fqdn),"
+         " ip_addresses = coalesce(s.ip::text[], h.ip_addresses),"
+         " mac_addresses = coalesce(s.mac::text[], h.mac_addresses),"
+         " provider_id = coalesce(h.provider_id, s.provider_id),"
+         " provider_type = coalesce(h.provider_type, s.provider_type),"
+         " facts = CASE WHEN s.facts IS NULL THEN h.facts ELSE h.facts || s.facts::jsonb END,"
+         " tags = CASE WHEN s.tags IS NULL THEN h.tags ELSE h.tags || s.tags::jsonb END,"
+         " system_profile = CASE WHEN s.sp IS NULL THEN h.system_profile"
+         " ELSE h.system_profile || s.sp::jsonb END,"
+         " owner_id = coalesce(s.owner_id, h.owner_id), reporter = coalesce(s.reporter, "
+         "h.reporter),"
+         " per_reporter_staleness = CASE WHEN s.reporter IS NULL THEN h.per_reporter_staleness"
+         " ELSE h.per_reporter_staleness || jsonb_build_object(s.reporter, jsonb_build_object("
+         "'last_check_in', now(), 'check_in_succeeded', true)) END,"
+         " modified_on = now(), last_check_in = now()"
+         " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::text[],"
+         " $7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
+         " $14::text[], $15::text[], $16::uuid[], $17::text[]) AS s(id, display_name, ansible_host,"
+         " insights_id, smid, satellite_id, bios_uuid, fqdn, ip, mac, provider_id, provider_type,"
+         " facts, tags, sp, owner_id, reporter)"
+         " WHERE h.id = s.id"
+         " RETURNING h.id, h.org_id, h.display_name, h.ansible_host, h.insights_id,"
+         " h.subscription_manager_id, h.satellite_id, h.bios_uuid, to_jsonb(h.ip_addresses)::text,"
+         " to_jsonb(h.mac_addresses)::text, h.fqdn, h.provider_id, h.provider_type, " FACTS_DOC(
+             "h") ", h.reporter, h.per_reporter_staleness::text, to_json(h.created_on)::text",
+         17},
+};
+
+/* The columns COPY fills for a new host; the timestamps default to now(). */
+static const char copy_sql[] =
+    "COPY hbi_host (id, org_id, display_name, ansible_host, insights_id, subscription_manager_id,"
+    " satellite_id, bios_uuid, fqdn, ip_addresses, mac_addresses, provider_id, provider_type,"
+    " facts, tags, system_profile, owner_id, reporter, per_reporter_staleness) FROM STDIN";
+
+enum {
+    U_ID,
+    U_DISPLAY_NAME,
+    U_ANSIBLE_HOST,
+    U_INSIGHTS_ID,
+    U_SMID,
+    U_SATELLITE_ID,
+    U_BIOS_UUID,
+    U_FQDN,
+    U_IP,
+    U_MAC,
+    U_PROVIDER_ID,
+    U_PROVIDER_TYPE,
+    U_FACTS,
+    U_TAGS,
+    U_SP,
+    U_OWNER_ID,
+    U_REPORTER,
+    NU
+};
+
+static void fail_result(PGconn *pg, const PGresult *r, const char *what, char *state,
+                        struct buf *err)
 {
-    return pg_exec_state(pg, sql, np, p, err, state);
+    snprintf(state, 6, "%s", r ? pg_sqlstate(r) : "");
+    pg_seterr(err, what, pg, r);
 }
 
-static int run(PGconn *pg, const char *sql, int np, const char *const *p, char *state,
-               struct buf *err)
+static PGresult *exec_stmt(PGconn *pg, int s, const char *const *p, char *state, struct buf *err)
 {
-    PGresult *r = exec(pg, sql, np, p, state, err);
+    PGresult *r = PQexecPrepared(pg, stmts[s].name, stmts[s].nparams, p, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return r;
+    fail_result(pg, r, stmts[s].name, state, err);
     PQclear(r);
-    return r ? 0 : -1;
+    return NULL;
 }
+
+static int run(PGconn *pg, const char *sql, char *state, struct buf *err)
+{
+    PGresult *r = PQexec(pg, sql);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+    if (rc < 0)
+        fail_result(pg, r, sql, state, err);
+    PQclear(r);
+    return rc;
+}
+
+/* Prepares the statements unless this connection has them (the last one
+ * is prepared last, so its presence means all are). */
+static int prepare(PGconn *pg, char *state, struct buf *err)
+{
+    PGresult *r = PQdescribePrepared(pg, stmts[NSTMTS - 1].name);
+    bool have = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    for (int s = 0; s < NSTMTS && !have; s++) {
+        r = PQprepare(pg, stmts[s].name, stmts[s].sql, stmts[s].nparams, NULL);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || strcmp(pg_sqlstate(r), "42P05") == 0;
+        if (!ok)
+            fail_result(pg, r, stmts[s].name, state, err);
+        PQclear(r);
+        if (!ok)
+            return -1;
+    }
+    return 0;
+}
+
+/* COPY ... FROM STDIN of rows (text format). */
+static int copy_in(PGconn *pg, const struct buf *rows, char *state, struct buf *err)
+{
+    PGresult *r = PQexec(pg, copy_sql);
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        fail_result(pg, r, "copy", state, err);
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    int rc = 0;
+    if (PQputCopyData(pg, rows->ptr, (int)rows->len) != 1 || PQputCopyEnd(pg, NULL) != 1) {
+        fail_result(pg, NULL, "copy", state, err);
+        rc = -1;
+    }
+    while ((r = PQgetResult(pg)) != NULL) {
+        if (rc == 0 && PQresultStatus(r) != PGRES_COMMAND_OK) {
+            fail_result(pg, r, "copy", state, err);
+            rc = -1;
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+/* ---- text forms ---- */
+
+/* An element of a text[] literal: quoted, or NULL. */
+static void arr_add(struct buf *a, const char *s, size_t n)
+{
+    buf_putc(a, a->len ? ',' : '{');
+    if (!s) {
+        buf_puts(a, "NULL");
+        return;
+    }
+    buf_putc(a, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '"' && s[i] != '\\')
+            continue;
+        buf_put(a, s + run, i - run);
+        buf_putc(a, '\\');
+        run = i;
+    }
+    buf_put(a, s + run, n - run);
+    buf_putc(a, '"');
+}
+
+static void arr_adds(struct buf *a, const char *s)
+{
+    arr_add(a, s, s ? strlen(s) : 0);
+}
+
+static const char *arr_text(struct buf *a)
+{
+    if (a->len == 0)
+        buf_putc(a, '{');
+    buf_putc(a, '}');
+    return buf_str(a);
+}
+
+/* A COPY text field: backslash, tab, newline and carriage return escaped;
+ * NULL as \N. sep: the tab before it. */
+static void copy_field(struct buf *b, const char *s, size_t n, bool sep)
+{
+    if (sep)
+        buf_putc(b, '\t');
+    if (!s) {
+        buf_puts(b, "\\N");
+        return;
+    }
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c != '\\' && c != '\t' && c != '\n' && c != '\r')
+            continue;
+        buf_put(b, s + run, i - run);
+        buf_putc(b, '\\');
+        buf_putc(b, c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\');
+        run = i + 1;
+    }
+    buf_put(b, s + run, n - run);
+}
+
+static void copy_fields(struct buf *b, const char *s)
+{
+    copy_field(b, s, s ? strlen(s) : 0, true);
+}
+
+static void put_str(struct buf *b, const char *s)
+{
+    if (!s)
+        buf_puts(b, "null");
+    else if (buf_add_json_string(b, s, strlen(s)) < 0)
+        abort();
+}
+
+/* ---- the batch in memory ---- */
 
 /* A host the batch knows: stored (a candidate) or created by it. */
 struct rec {
     char id[UUID_LEN + 1];
     char *org, *ptype, *pid, *smid, *iid; /* owned; NULL when unset */
     double order;                         /* later = more recently updated */
-    bool created, touched;
-    json_t *merged;         /* the sent fields of its messages, merged in order */
-    const char *request_id; /* of its last message */
+    bool created;
+    size_t *ws, nws, capws; /* its writes (indices), in order; touched when nws > 0 */
+    const struct host_in **hs;
+    const json_t **facts; /* created: its merged facts, in hbi_host_doc() order */
+    size_t nfacts;
 };
 
 /* A multi-map from an ID-fact value to the records that had it; entries
@@ -54,11 +306,20 @@ struct idx {
 
 enum kind { K_PROVIDER, K_SMID, K_INSIGHTS };
 
+/* now() and the staleness timestamps of one org, as JSON strings. */
+struct org_times {
+    char *org, *now, *stale, *warn, *cull;
+};
+
 struct batch {
+    const struct host_write *w;
+    size_t n;
     struct rec *recs;
-    size_t nrecs, cap;
+    size_t nrecs, cap, ncand;
     struct idx idx;
     double clock; /* orders the batch's own updates after every stored one */
+    struct org_times *orgs;
+    size_t norgs;
 };
 
 static uint64_t fnv(uint64_t h, const char *s)
@@ -84,8 +345,6 @@ static bool eq(const char *a, const char *b)
 {
     return a && b && strcmp(a, b) == 0;
 }
-
-/* ---- the index ---- */
 
 static void idx_put(struct idx *x, uint64_t h, size_t rec)
 {
@@ -173,60 +432,122 @@ static void set_fact(char **field, const char *v)
     }
 }
 
-/* Merges message w into record r: sent fields replace, facts, tags and
- * system_profile by their top-level keys (as the write statement does). */
-static void apply(struct batch *b, size_t r, const struct host_write *w)
+/* Adds write i to record r: its ID facts are the record's from now on
+ * (the provider pair only if it had none: it is immutable). */
+static void apply(struct batch *b, size_t r, size_t i)
 {
     struct rec *c = &b->recs[r];
-    if (!c->merged)
-        c->merged = json_object();
-    const char *key;
-    json_t *v;
-    json_object_foreach(w->patch, key, v)
-    {
-        json_t *have = json_object_get(c->merged, key);
-        if (json_is_object(v) && json_is_object(have))
-            json_object_update(have, v);
-        else
-            json_object_set_new(c->merged, key, json_is_object(v) ? json_copy(v) : json_incref(v));
+    const struct host_write *w = &b->w[i];
+    if (c->nws == c->capws) {
+        c->capws = c->capws ? 2 * c->capws : 2;
+        c->ws = xrealloc(c->ws, c->capws * sizeof(*c->ws));
     }
+    c->ws[c->nws++] = i;
     bool changed = (w->smid && !eq(c->smid, w->smid)) ||
                    (w->insights_id && !eq(c->iid, w->insights_id)) || (w->provider_id && !c->pid);
     set_fact(&c->smid, w->smid);
     set_fact(&c->iid, w->insights_id);
-    if (w->provider_id && !c->pid) { /* immutable once set */
+    if (w->provider_id && !c->pid) {
         c->ptype = xstrdup(w->provider_type);
         c->pid = xstrdup(w->provider_id);
     }
     if (changed)
         idx_add_rec(b, r);
-    c->touched = true;
     c->order = ++b->clock;
-    c->request_id = w->request_id;
 }
 
-/* ---- SQL ---- */
-
-static void add_array_elem(struct buf *a, const char *s)
+/* Step 3: every write matched (or a host created) in order. */
+static void match_all(struct batch *b, size_t *rec_of)
 {
-    buf_putc(a, a->len > 1 ? ',' : '{');
-    buf_putc(a, '"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            buf_putc(a, '\\');
-        buf_putc(a, *s);
+    size_t cap = 16;
+    /* Each record is indexed under up to 3 values when loaded and again
+     * whenever a write changes them; half full at most. */
+    while (cap < 2 * 3 * (b->nrecs + 2 * b->n))
+        cap <<= 1;
+    b->idx.cap = cap;
+    b->idx.hash = xmalloc(cap * sizeof(*b->idx.hash));
+    b->idx.rec = xcalloc(cap, sizeof(*b->idx.rec));
+    for (size_t i = 0; i < b->nrecs; i++)
+        idx_add_rec(b, i);
+    for (size_t i = 0; i < b->n; i++) {
+        struct rec *m = match(b, &b->w[i]);
+        size_t r;
+        if (m) {
+            r = (size_t)(m - b->recs);
+        } else {
+            r = rec_add(b);
+            struct rec *c = &b->recs[r];
+            uuid4(c->id);
+            c->org = xstrdup(b->w[i].org_id);
+            c->created = true;
+        }
+        apply(b, r, i);
+        rec_of[i] = r;
     }
-    buf_putc(a, '"');
+    for (size_t r = 0; r < b->nrecs; r++) {
+        struct rec *c = &b->recs[r];
+        c->hs = xcalloc(c->nws + 1, sizeof(*c->hs));
+        for (size_t k = 0; k < c->nws; k++)
+            c->hs[k] = b->w[c->ws[k]].host;
+    }
 }
 
-static const char *array_text(struct buf *a)
+/* The host of the last write of c that sent field bit, or NULL. */
+static const struct host_in *last_sent(const struct rec *c, unsigned bit)
 {
-    if (a->len <= 1)
-        buf_setf(a, "{}");
-    else
-        buf_putc(a, '}');
-    return buf_str(a);
+    for (size_t k = c->nws; k-- > 0;)
+        if (c->hs[k]->sent & bit)
+            return c->hs[k];
+    return NULL;
 }
+
+static const char *request_id_of(const struct batch *b, const struct rec *c)
+{
+    return b->w[c->ws[c->nws - 1]].request_id;
+}
+
+/* The system_profile owner_id the merged profile ends with, or NULL. */
+static const char *owner_of(const struct rec *c)
+{
+    for (size_t k = c->nws; k-- > 0;) {
+        const struct host_in *h = c->hs[k];
+        if (!(h->sent & HOST_SENT_SYSTEM_PROFILE) || !h->system_profile)
+            continue;
+        const char *o = json_string_value(json_object_get(h->system_profile, "owner_id"));
+        if (o)
+            return o;
+    }
+    return NULL;
+}
+
+static void batch_release(struct batch *b)
+{
+    for (size_t i = 0; i < b->nrecs; i++) {
+        struct rec *c = &b->recs[i];
+        free(c->org);
+        free(c->ptype);
+        free(c->pid);
+        free(c->smid);
+        free(c->iid);
+        free(c->ws);
+        free(c->hs);
+        free(c->facts);
+    }
+    for (size_t i = 0; i < b->norgs; i++) {
+        struct org_times *o = &b->orgs[i];
+        free(o->org);
+        free(o->now);
+        free(o->stale);
+        free(o->warn);
+        free(o->cull);
+    }
+    free(b->orgs);
+    free(b->recs);
+    free(b->idx.hash);
+    free(b->idx.rec);
+}
+
+/* ---- steps 1, 2 and the batch's facts ---- */
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -235,12 +556,12 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Advisory locks on the batch's ID-fact values, in one sorted statement. */
-static int lock_facts(PGconn *pg, const struct host_write *w, size_t n, char *state,
-                      struct buf *err)
+static int lock_facts(PGconn *pg, const struct batch *b, char *state, struct buf *err)
 {
-    uint64_t *k = xcalloc(3 * n + 1, sizeof(*k));
+    const struct host_write *w = b->w;
+    uint64_t *k = xcalloc(3 * b->n + 1, sizeof(*k));
     size_t nk = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < b->n; i++) {
         if (w[i].provider_id)
             k[nk++] = fact_hash(w[i].org_id, K_PROVIDER, w[i].provider_type, w[i].provider_id);
         if (w[i].smid)
@@ -258,10 +579,10 @@ static int lock_facts(PGconn *pg, const struct host_write *w, size_t n, char *st
     buf_putc(&a, '}');
     free(k);
     const char *p[] = {buf_str(&a)};
-    int rc = run(pg, "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k", 1, p,
-                 state, err);
+    PGresult *r = exec_stmt(pg, S_LOCK, p, state, err);
+    PQclear(r);
     buf_release(&a);
-    return rc;
+    return r ? 0 : -1;
 }
 
 static const char *col_or_null(const PGresult *r, int row, int col)
@@ -269,32 +590,33 @@ static const char *col_or_null(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
-/* The stored hosts any sent ID-fact value finds, locked. */
-static int fetch_candidates(PGconn *pg, struct batch *b, const struct host_write *w, size_t n,
-                            char *state, struct buf *err)
+/* The stored hosts any sent ID-fact value finds, locked, in id order. */
+static int fetch_candidates(PGconn *pg, struct batch *b, char *state, struct buf *err)
 {
-    struct buf a[4];
-    for (int i = 0; i < 4; i++)
+    struct buf a[7];
+    for (int i = 0; i < 7; i++)
         buf_init(&a[i], BUF_NOLIMIT);
-    for (size_t i = 0; i < n; i++) {
-        add_array_elem(&a[0], w[i].org_id);
-        if (w[i].provider_id)
-            add_array_elem(&a[1], w[i].provider_id);
-        if (w[i].smid)
-            add_array_elem(&a[2], w[i].smid);
-        if (w[i].insights_id)
-            add_array_elem(&a[3], w[i].insights_id);
+    for (size_t i = 0; i < b->n; i++) {
+        const struct host_write *w = &b->w[i];
+        if (w->provider_id) {
+            arr_adds(&a[0], w->org_id);
+            arr_adds(&a[1], w->provider_type);
+            arr_adds(&a[2], w->provider_id);
+        }
+        if (w->smid) {
+            arr_adds(&a[3], w->org_id);
+            arr_adds(&a[4], w->smid);
+        }
+        if (w->insights_id) {
+            arr_adds(&a[5], w->org_id);
+            arr_adds(&a[6], w->insights_id);
+        }
     }
-    const char *p[] = {array_text(&a[0]), array_text(&a[1]), array_text(&a[2]), array_text(&a[3])};
-    PGresult *r =
-        exec(pg,
-             "SELECT id, org_id, provider_type, provider_id, subscription_manager_id, insights_id,"
-             " extract(epoch FROM modified_on)::float8 FROM hbi_host"
-             " WHERE org_id = ANY($1::text[]) AND (provider_id = ANY($2::text[])"
-             " OR subscription_manager_id = ANY($3::uuid[]) OR insights_id = ANY($4::uuid[]))"
-             " ORDER BY id FOR UPDATE",
-             4, p, state, err);
-    for (int i = 0; i < 4; i++)
+    const char *p[7];
+    for (int i = 0; i < 7; i++)
+        p[i] = arr_text(&a[i]);
+    PGresult *r = exec_stmt(pg, S_CANDIDATES, p, state, err);
+    for (int i = 0; i < 7; i++)
         buf_release(&a[i]);
     if (!r)
         return -1;
@@ -309,187 +631,585 @@ static int fetch_candidates(PGconn *pg, struct batch *b, const struct host_write
         c->iid = dup_or_null(col_or_null(r, row, 5));
         c->order = strtod(PQgetvalue(r, row, 6), NULL);
     }
+    b->ncand = b->nrecs;
     PQclear(r);
     return 0;
 }
 
-/* Inserts the created hosts, updates the matched ones (sent fields only)
- * and returns (id, created, event text) per host. */
-static const char *const write_sql =
-    "WITH w AS ("
-    " SELECT (e->>'id')::uuid AS id, (e->>'new')::bool AS new, e->>'org_id' AS org_id,"
-    " e->'p' AS p, e->>'rid' AS rid FROM jsonb_array_elements($1::jsonb) AS e),"
-    " ins AS ("
-    " INSERT INTO hbi_host (id, org_id, display_name, ansible_host, insights_id,"
-    " subscription_manager_id, satellite_id, bios_uuid, fqdn, ip_addresses, mac_addresses,"
-    " provider_id, provider_type, facts, tags, system_profile, owner_id, reporter,"
-    " per_reporter_staleness)"
-    " SELECT id, org_id, coalesce(p->>'display_name', p->>'fqdn', id::text), p->>'ansible_host',"
-    " (p->>'insights_id')::uuid, (p->>'subscription_manager_id')::uuid, p->>'satellite_id',"
-    " (p->>'bios_uuid')::uuid, p->>'fqdn',"
-    " CASE WHEN p ? 'ip_addresses' THEN ARRAY(SELECT jsonb_array_elements_text(p->'ip_addresses')) "
-    "END,"
-    " CASE WHEN p ? 'mac_addresses' THEN ARRAY(SELECT "
-    "jsonb_array_elements_text(p->'mac_addresses')) END,"
-    " p->>'provider_id', p->>'provider_type', coalesce(p->'facts', '{}'),"
-    " coalesce(p->'tags', '{}'), coalesce(p->'system_profile', '{}'),"
-    " (p->'system_profile'->>'owner_id')::uuid, p->>'reporter',"
-    " CASE WHEN p ? 'reporter' THEN jsonb_build_object(p->>'reporter', jsonb_build_object("
-    " 'last_check_in', now(), 'check_in_succeeded', true)) ELSE '{}' END"
-    " FROM w WHERE new RETURNING *),"
-    " upd AS ("
-    " UPDATE hbi_host h SET"
-    " display_name = coalesce(w.p->>'display_name', h.display_name),"
-    " ansible_host = CASE WHEN w.p ? 'ansible_host' THEN w.p->>'ansible_host'"
-    " ELSE h.ansible_host END,"
-    " insights_id = coalesce((w.p->>'insights_id')::uuid, h.insights_id),"
-    " subscription_manager_id = coalesce((w.p->>'subscription_manager_id')::uuid,"
-    " h.subscription_manager_id),"
-    " satellite_id = coalesce(w.p->>'satellite_id', h.satellite_id),"
-    " bios_uuid = coalesce((w.p->>'bios_uuid')::uuid, h.bios_uuid),"
-    " fqdn = coalesce(w.p->>'fqdn', h.fqdn),"
-    " ip_addresses = CASE WHEN w.p ? 'ip_addresses'"
-    " THEN ARRAY(SELECT jsonb_array_elements_text(w.p->'ip_addresses')) ELSE h.ip_addresses END,"
-    " mac_addresses = CASE WHEN w.p ? 'mac_addresses'"
-    " THEN ARRAY(SELECT jsonb_array_elements_text(w.p->'mac_addresses')) ELSE h.mac_addresses END,"
-    " provider_id = coalesce(h.provider_id, w.p->>'provider_id'),"
-    " provider_type = coalesce(h.provider_type, w.p->>'provider_type'),"
-    " facts = h.facts || coalesce(w.p->'facts', '{}'),"
-    " tags = h.tags || coalesce(w.p->'tags', '{}'),"
-    " system_profile = h.system_profile || coalesce(w.p->'system_profile', '{}'),"
-    " owner_id = coalesce((w.p->'system_profile'->>'owner_id')::uuid, h.owner_id),"
-    " reporter = coalesce(w.p->>'reporter', h.reporter),"
-    " per_reporter_staleness = h.per_reporter_staleness || CASE WHEN w.p ? 'reporter'"
-    " THEN jsonb_build_object(w.p->>'reporter', jsonb_build_object('last_check_in', now(),"
-    " 'check_in_succeeded', true)) ELSE '{}' END,"
-    " modified_on = now(), last_check_in = now()"
-    " FROM w WHERE NOT w.new AND h.id = w.id RETURNING h.*),"
-    " done AS (SELECT 'created' AS t, ins::hbi_host AS h FROM ins"
-    " UNION ALL SELECT 'updated', upd::hbi_host FROM upd)"
-    " SELECT (d.h).id, d.t = 'created', jsonb_build_object('type', d.t, 'timestamp', now(),"
-    " 'platform_metadata', jsonb_build_object('request_id', w.rid),"
-    " 'metadata', jsonb_build_object('request_id', w.rid),"
-    " 'host', hbi_host_doc(d.h, s.stale, s.warn, s.cull))::text, (d.h).org_id"
-    " FROM done d JOIN w ON w.id = (d.h).id, hbi_org_staleness((d.h).org_id) AS s";
-
-static char *write_json(const struct batch *b)
+static int cmp_str(const void *a, const void *b)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < b->nrecs; i++) {
-        const struct rec *c = &b->recs[i];
-        if (!c->touched)
-            continue;
-        json_t *e = json_object();
-        json_object_set_new(e, "id", json_string(c->id));
-        json_object_set_new(e, "new", json_boolean(c->created));
-        json_object_set_new(e, "org_id", json_string(c->org));
-        json_object_set_new(
-            e, "rid", c->request_id && *c->request_id ? json_string(c->request_id) : json_null());
-        json_object_set(e, "p", c->merged);
-        json_array_append_new(arr, e);
-    }
-    char *s = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
-    return s;
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int write_hosts(PGconn *pg, struct batch *b, struct host_store_result *out, struct buf *err)
+static int cmp_org(const void *a, const void *b)
 {
-    char *doc = write_json(b);
-    const char *p[] = {doc};
-    PGresult *r = exec(pg, write_sql, 1, p, out->sqlstate, err);
-    free(doc);
+    return strcmp(((const struct org_times *)a)->org, ((const struct org_times *)b)->org);
+}
+
+/* now() and the staleness timestamps of every org the batch touches. */
+static int fetch_times(PGconn *pg, struct batch *b, char *state, struct buf *err)
+{
+    const char **orgs = xcalloc(b->n + 1, sizeof(*orgs));
+    for (size_t i = 0; i < b->n; i++)
+        orgs[i] = b->w[i].org_id;
+    qsort(orgs, b->n, sizeof(*orgs), cmp_str);
+    struct buf a;
+    buf_init(&a, BUF_NOLIMIT);
+    for (size_t i = 0; i < b->n; i++)
+        if (i == 0 || strcmp(orgs[i], orgs[i - 1]) != 0)
+            arr_adds(&a, orgs[i]);
+    free(orgs);
+    const char *p[] = {arr_text(&a)};
+    PGresult *r = exec_stmt(pg, S_META, p, state, err);
+    buf_release(&a);
     if (!r)
         return -1;
-    out->nhosts = (size_t)PQntuples(r);
-    out->hosts = xcalloc(out->nhosts + 1, sizeof(*out->hosts));
-    for (size_t i = 0; i < out->nhosts; i++) {
-        struct host_done *d = &out->hosts[i];
-        snprintf(d->id, sizeof(d->id), "%s", PQgetvalue(r, (int)i, 0));
-        d->created = PQgetvalue(r, (int)i, 1)[0] == 't';
-        d->event = xstrdup(PQgetvalue(r, (int)i, 2));
-        snprintf(d->org_id, sizeof(d->org_id), "%s", PQgetvalue(r, (int)i, 3));
+    b->norgs = (size_t)PQntuples(r);
+    b->orgs = xcalloc(b->norgs + 1, sizeof(*b->orgs));
+    for (size_t i = 0; i < b->norgs; i++) {
+        struct org_times *o = &b->orgs[i];
+        o->org = xstrdup(PQgetvalue(r, (int)i, 0));
+        o->now = xstrdup(PQgetvalue(r, (int)i, 1));
+        o->stale = xstrdup(PQgetvalue(r, (int)i, 2));
+        o->warn = xstrdup(PQgetvalue(r, (int)i, 3));
+        o->cull = xstrdup(PQgetvalue(r, (int)i, 4));
     }
     PQclear(r);
+    qsort(b->orgs, b->norgs, sizeof(*b->orgs), cmp_org);
     return 0;
 }
 
-/* ---- the batch ---- */
-
-static void batch_release(struct batch *b)
+static const struct org_times *times_of(const struct batch *b, const char *org)
 {
-    for (size_t i = 0; i < b->nrecs; i++) {
-        struct rec *c = &b->recs[i];
-        free(c->org);
-        free(c->ptype);
-        free(c->pid);
-        free(c->smid);
-        free(c->iid);
-        if (c->merged)
-            json_decref(c->merged);
-    }
-    free(b->recs);
-    free(b->idx.hash);
-    free(b->idx.rec);
+    struct org_times key = {.org = (char *)org};
+    return bsearch(&key, b->orgs, b->norgs, sizeof(*b->orgs), cmp_org);
 }
 
-/* Steps 3: every write matched (or a host created) in order; host_of[i]
- * is a record index until write_hosts maps it to out->hosts. */
-static void match_all(struct batch *b, const struct host_write *w, size_t n, size_t *rec_of)
+/* The namespaces of a created host's facts in the order hbi_host_doc()
+ * lists them: ORDER BY under the database's collation, asked once per
+ * batch for the namespaces of hosts that have several. */
+struct ns_rank {
+    const char *ns;
+    size_t rank;
+};
+
+static int cmp_rank_ns(const void *a, const void *b)
 {
-    size_t cap = 16;
-    /* Every record can be indexed under 3 values, plus re-indexing on change. */
-    while (cap < 4 * (3 * (b->nrecs + n) + 3 * n))
-        cap <<= 1;
-    b->idx.cap = cap;
-    b->idx.hash = xcalloc(cap, sizeof(*b->idx.hash));
-    b->idx.rec = xcalloc(cap, sizeof(*b->idx.rec));
-    for (size_t i = 0; i < b->nrecs; i++)
-        idx_add_rec(b, i);
+    return strcmp(((const struct ns_rank *)a)->ns, ((const struct ns_rank *)b)->ns);
+}
+
+static size_t rank_of(const struct ns_rank *ranks, size_t n, const char *ns)
+{
+    struct ns_rank key = {ns, 0};
+    const struct ns_rank *r = bsearch(&key, ranks, n, sizeof(*ranks), cmp_rank_ns);
+    return r ? r->rank : 0;
+}
+
+static const char *fact_ns(const json_t *e)
+{
+    return json_string_value(json_object_get(e, "namespace"));
+}
+
+struct ranked {
+    size_t rank;
+    const json_t *e;
+};
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    size_t x = ((const struct ranked *)a)->rank, y = ((const struct ranked *)b)->rank;
+    return x < y ? -1 : x > y;
+}
+
+static int order_facts(PGconn *pg, struct batch *b, char *state, struct buf *err)
+{
+    size_t total = 0;
+    for (size_t r = b->ncand; r < b->nrecs; r++) {
+        struct rec *c = &b->recs[r];
+        c->nfacts = host_patch_facts(c->hs, c->nws, &c->facts);
+        if (c->nfacts > 1)
+            total += c->nfacts;
+    }
+    if (total == 0)
+        return 0;
+    const char **names = xcalloc(total, sizeof(*names));
+    size_t k = 0;
+    for (size_t r = b->ncand; r < b->nrecs; r++)
+        for (size_t i = 0; b->recs[r].nfacts > 1 && i < b->recs[r].nfacts; i++)
+            names[k++] = fact_ns(b->recs[r].facts[i]);
+    qsort(names, k, sizeof(*names), cmp_str);
+    struct buf a;
+    buf_init(&a, BUF_NOLIMIT);
+    for (size_t i = 0; i < k; i++)
+        if (i == 0 || strcmp(names[i], names[i - 1]) != 0)
+            arr_adds(&a, names[i]);
+    free(names);
+    const char *p[] = {arr_text(&a)};
+    PGresult *res = exec_stmt(pg, S_ORDER, p, state, err);
+    buf_release(&a);
+    if (!res)
+        return -1;
+    size_t nr = (size_t)PQntuples(res);
+    struct ns_rank *ranks = xcalloc(nr + 1, sizeof(*ranks));
+    for (size_t i = 0; i < nr; i++)
+        ranks[i] = (struct ns_rank){PQgetvalue(res, (int)i, 0), i};
+    qsort(ranks, nr, sizeof(*ranks), cmp_rank_ns);
+    for (size_t r = b->ncand; r < b->nrecs; r++) {
+        struct rec *c = &b->recs[r];
+        if (c->nfacts < 2)
+            continue;
+        struct ranked *o = xcalloc(c->nfacts, sizeof(*o));
+        for (size_t i = 0; i < c->nfacts; i++)
+            o[i] = (struct ranked){rank_of(ranks, nr, fact_ns(c->facts[i])), c->facts[i]};
+        qsort(o, c->nfacts, sizeof(*o), cmp_ranked);
+        for (size_t i = 0; i < c->nfacts; i++)
+            c->facts[i] = o[i].e;
+        free(o);
+    }
+    free(ranks);
+    PQclear(res);
+    return 0;
+}
+
+/* ---- step 4 and 5: writes and events ---- */
+
+/* The columns of a host as hbi_host_doc() shows them: text values (JSON
+ * strings, or null) and JSON texts (null when NULL). */
+struct doc {
+    const char *id, *org_id, *display_name, *ansible_host, *insights_id, *smid, *satellite_id,
+        *bios_uuid, *fqdn, *provider_id, *provider_type, *reporter;
+    const char *ip, *mac, *facts, *prs, *created, *updated, *stale, *warn, *cull;
+};
+
+/* hbi_host_doc()'s keys in the order jsonb keeps them (by length, then
+ * bytes), so that the event reads as it did when PostgreSQL wrote it. */
+static const struct {
+    const char *key;
+    size_t off;
+    bool json;         /* the member is JSON text, not a string value */
+    const char *fixed; /* or the value is always this */
+} doc_keys[] = {
+#define K(key, member, json)                                                                       \
+    {                                                                                              \
+        key, offsetof(struct doc, member), json, NULL                                              \
+    }
+    K("id", id, false),
+    K("fqdn", fqdn, false),
+    K("facts", facts, true),
+    {"groups", 0, true, "[]"},
+    K("org_id", org_id, false),
+    {"account", 0, true, "null"},
+    K("created", created, true),
+    K("updated", updated, true),
+    K("reporter", reporter, false),
+    K("bios_uuid", bios_uuid, false),
+    K("insights_id", insights_id, false),
+    K("provider_id", provider_id, false),
+    K("ansible_host", ansible_host, false),
+    K("display_name", display_name, false),
+    K("ip_addresses", ip, true),
+    K("satellite_id", satellite_id, false),
+    K("last_check_in", updated, true),
+    K("mac_addresses", mac, true),
+    K("provider_type", provider_type, false),
+    K("stale_timestamp", stale, true),
+    K("culled_timestamp", cull, true),
+    K("per_reporter_staleness", prs, true),
+    K("stale_warning_timestamp", warn, true),
+    K("subscription_manager_id", smid, false),
+#undef K
+};
+
+static void doc_times(struct doc *d, const struct org_times *t)
+{
+    d->updated = t->now;
+    d->stale = t->stale;
+    d->warn = t->warn;
+    d->cull = t->cull;
+}
+
+/* The created/updated event of d, with the request id of the host's last
+ * message (owned). */
+static char *event_text(struct buf *b, const char *type, const struct doc *d, const char *rid)
+{
+    buf_reset(b);
+    buf_puts(b, "{\"host\": {");
+    for (size_t i = 0; i < ARRAY_SIZE(doc_keys); i++) {
+        buf_puts(b, i ? ", \"" : "\"");
+        buf_puts(b, doc_keys[i].key);
+        buf_puts(b, "\": ");
+        const char *v = doc_keys[i].fixed
+                            ? doc_keys[i].fixed
+                            : *(const char *const *)((const char *)d + doc_keys[i].off);
+        if (doc_keys[i].json)
+            buf_puts(b, v ? v : "null");
+        else
+            put_str(b, v);
+    }
+    buf_puts(b, "}, \"type\": ");
+    put_str(b, type);
+    buf_puts(b, ", \"metadata\": {\"request_id\": ");
+    put_str(b, rid);
+    buf_puts(b, "}, \"timestamp\": ");
+    buf_puts(b, d->updated);
+    buf_puts(b, ", \"platform_metadata\": {\"request_id\": ");
+    put_str(b, rid);
+    buf_puts(b, "}}");
+    char *e = xmalloc(b->len + 1);
+    memcpy(e, b->ptr, b->len + 1);
+    return e;
+}
+
+/* A list of addresses as a JSON array (spaced) or a text[] literal. */
+static void addr_json(struct buf *b, char *const *v, size_t n)
+{
+    buf_putc(b, '[');
     for (size_t i = 0; i < n; i++) {
-        struct rec *m = match(b, &w[i]);
-        size_t r;
-        if (m) {
-            r = (size_t)(m - b->recs);
-        } else {
-            r = rec_add(b);
-            struct rec *c = &b->recs[r];
-            uuid4(c->id);
-            c->org = xstrdup(w[i].org_id);
-            c->created = true;
+        if (i)
+            buf_puts(b, ", ");
+        put_str(b, v[i]);
+    }
+    buf_putc(b, ']');
+}
+
+static void addr_array(struct buf *b, char *const *v, size_t n)
+{
+    buf_reset(b);
+    for (size_t i = 0; i < n; i++)
+        arr_adds(b, v[i]);
+    arr_text(b);
+}
+
+/* {reporter: {"last_check_in": now, "check_in_succeeded": true}}, as the
+ * table's update writes it (jsonb order). */
+static void prs_json(struct buf *b, const char *reporter, const char *now)
+{
+    buf_reset(b);
+    if (!reporter) {
+        buf_puts(b, "{}");
+        return;
+    }
+    buf_putc(b, '{');
+    put_str(b, reporter);
+    buf_puts(b, ": {\"last_check_in\": ");
+    buf_puts(b, now);
+    buf_puts(b, ", \"check_in_succeeded\": true}}");
+}
+
+/* facts as hbi_host_doc() lists them: [{"facts": {...}, "namespace": ns}] */
+static void facts_doc(struct buf *b, const struct rec *c)
+{
+    buf_reset(b);
+    buf_putc(b, '[');
+    for (size_t i = 0; i < c->nfacts; i++) {
+        const char *ns = fact_ns(c->facts[i]);
+        buf_puts(b, i ? ", {\"facts\": " : "{\"facts\": ");
+        host_patch_json(b, json_object_get(c->facts[i], "facts"), true);
+        buf_puts(b, ", \"namespace\": ");
+        put_str(b, ns);
+        buf_putc(b, '}');
+    }
+    buf_putc(b, ']');
+}
+
+/* facts in column form, {ns: {...}} (compact) */
+static void facts_column(struct buf *b, const struct rec *c)
+{
+    buf_reset(b);
+    buf_putc(b, '{');
+    for (size_t i = 0; i < c->nfacts; i++) {
+        const char *ns = fact_ns(c->facts[i]);
+        if (i)
+            buf_putc(b, ',');
+        put_str(b, ns);
+        buf_putc(b, ':');
+        host_patch_json(b, json_object_get(c->facts[i], "facts"), false);
+    }
+    buf_putc(b, '}');
+}
+
+/* Scratch buffers reused for every host of a batch. */
+struct scratch {
+    struct buf ip, mac, facts, col, prs, event;
+};
+
+static const char *text_or_null(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+/* One new host: its COPY row and its created event. */
+static char *created(struct batch *b, struct rec *c, struct buf *rows, struct scratch *x)
+{
+    const struct org_times *t = times_of(b, c->org);
+    if (!t)
+        return NULL;
+    const struct host_in *dn = last_sent(c, HOST_SENT_DISPLAY_NAME),
+                         *ah = last_sent(c, HOST_SENT_ANSIBLE_HOST),
+                         *rep = last_sent(c, HOST_SENT_REPORTER),
+                         *ins = last_sent(c, HOST_SENT_INSIGHTS_ID),
+                         *sm = last_sent(c, HOST_SENT_SUBSCRIPTION_MANAGER_ID),
+                         *sat = last_sent(c, HOST_SENT_SATELLITE_ID),
+                         *bios = last_sent(c, HOST_SENT_BIOS_UUID),
+                         *fq = last_sent(c, HOST_SENT_FQDN), *pr = last_sent(c, HOST_SENT_PROVIDER),
+                         *ip = last_sent(c, HOST_SENT_IP_ADDRESSES),
+                         *mac = last_sent(c, HOST_SENT_MAC_ADDRESSES);
+    struct doc d = {
+        .id = c->id,
+        .org_id = c->org,
+        .display_name = dn   ? dn->display_name
+                        : fq ? fq->fqdn
+                             : c->id,
+        .ansible_host = ah ? ah->ansible_host : NULL,
+        .insights_id = ins ? text_or_null(ins->insights_id) : NULL,
+        .smid = sm ? text_or_null(sm->subscription_manager_id) : NULL,
+        .satellite_id = sat ? text_or_null(sat->satellite_id) : NULL,
+        .bios_uuid = bios ? text_or_null(bios->bios_uuid) : NULL,
+        .fqdn = fq ? fq->fqdn : NULL,
+        .provider_id = pr ? pr->provider_id : NULL,
+        .provider_type = pr ? text_or_null(pr->provider_type) : NULL,
+        .reporter = rep ? rep->reporter : NULL,
+        .created = t->now,
+    };
+    doc_times(&d, t);
+    buf_reset(&x->ip);
+    buf_reset(&x->mac);
+    if (ip)
+        addr_json(&x->ip, ip->ip_addresses, ip->n_ip_addresses);
+    if (mac)
+        addr_json(&x->mac, mac->mac_addresses, mac->n_mac_addresses);
+    d.ip = ip ? buf_str(&x->ip) : NULL;
+    d.mac = mac ? buf_str(&x->mac) : NULL;
+    facts_doc(&x->facts, c);
+    d.facts = buf_str(&x->facts);
+    prs_json(&x->prs, d.reporter, t->now);
+    d.prs = buf_str(&x->prs);
+
+    /* the row, in copy_sql's column order */
+    copy_field(rows, d.id, strlen(d.id), false);
+    copy_fields(rows, d.org_id);
+    copy_fields(rows, d.display_name);
+    copy_fields(rows, d.ansible_host);
+    copy_fields(rows, d.insights_id);
+    copy_fields(rows, d.smid);
+    copy_fields(rows, d.satellite_id);
+    copy_fields(rows, d.bios_uuid);
+    copy_fields(rows, d.fqdn);
+    if (ip)
+        addr_array(&x->col, ip->ip_addresses, ip->n_ip_addresses);
+    copy_fields(rows, ip ? buf_str(&x->col) : NULL);
+    if (mac)
+        addr_array(&x->col, mac->mac_addresses, mac->n_mac_addresses);
+    copy_fields(rows, mac ? buf_str(&x->col) : NULL);
+    copy_fields(rows, d.provider_id);
+    copy_fields(rows, d.provider_type);
+    facts_column(&x->col, c);
+    copy_field(rows, x->col.ptr, x->col.len, true);
+    buf_reset(&x->col);
+    host_patch_tags(&x->col, c->hs, c->nws, false);
+    copy_field(rows, x->col.ptr, x->col.len, true);
+    buf_reset(&x->col);
+    host_patch_profile(&x->col, c->hs, c->nws, false);
+    copy_field(rows, x->col.ptr, x->col.len, true);
+    copy_fields(rows, owner_of(c));
+    copy_fields(rows, d.reporter);
+    copy_field(rows, x->prs.ptr, x->prs.len, true);
+    buf_putc(rows, '\n');
+    return event_text(&x->event, "created", &d, request_id_of(b, c));
+}
+
+/* One matched host's sent fields as elements of the update's arrays. */
+static void stage_update(const struct rec *c, struct buf *u, struct scratch *x)
+{
+    const struct host_in *dn = last_sent(c, HOST_SENT_DISPLAY_NAME),
+                         *ah = last_sent(c, HOST_SENT_ANSIBLE_HOST),
+                         *rep = last_sent(c, HOST_SENT_REPORTER),
+                         *ins = last_sent(c, HOST_SENT_INSIGHTS_ID),
+                         *sm = last_sent(c, HOST_SENT_SUBSCRIPTION_MANAGER_ID),
+                         *sat = last_sent(c, HOST_SENT_SATELLITE_ID),
+                         *bios = last_sent(c, HOST_SENT_BIOS_UUID),
+                         *fq = last_sent(c, HOST_SENT_FQDN), *pr = last_sent(c, HOST_SENT_PROVIDER),
+                         *ip = last_sent(c, HOST_SENT_IP_ADDRESSES),
+                         *mac = last_sent(c, HOST_SENT_MAC_ADDRESSES);
+    arr_adds(&u[U_ID], c->id);
+    arr_adds(&u[U_DISPLAY_NAME], dn ? dn->display_name : NULL);
+    arr_adds(&u[U_ANSIBLE_HOST], ah ? ah->ansible_host : NULL);
+    arr_adds(&u[U_INSIGHTS_ID], ins ? text_or_null(ins->insights_id) : NULL);
+    arr_adds(&u[U_SMID], sm ? text_or_null(sm->subscription_manager_id) : NULL);
+    arr_adds(&u[U_SATELLITE_ID], sat ? text_or_null(sat->satellite_id) : NULL);
+    arr_adds(&u[U_BIOS_UUID], bios ? text_or_null(bios->bios_uuid) : NULL);
+    arr_adds(&u[U_FQDN], fq ? fq->fqdn : NULL);
+    if (ip)
+        addr_array(&x->col, ip->ip_addresses, ip->n_ip_addresses);
+    arr_adds(&u[U_IP], ip ? buf_str(&x->col) : NULL);
+    if (mac)
+        addr_array(&x->col, mac->mac_addresses, mac->n_mac_addresses);
+    arr_adds(&u[U_MAC], mac ? buf_str(&x->col) : NULL);
+    arr_adds(&u[U_PROVIDER_ID], pr ? pr->provider_id : NULL);
+    arr_adds(&u[U_PROVIDER_TYPE], pr ? text_or_null(pr->provider_type) : NULL);
+    const json_t **facts = NULL;
+    size_t nf = host_patch_facts(c->hs, c->nws, &facts);
+    buf_reset(&x->col);
+    buf_putc(&x->col, '{');
+    for (size_t i = 0; i < nf; i++) {
+        if (i)
+            buf_putc(&x->col, ',');
+        put_str(&x->col, fact_ns(facts[i]));
+        buf_putc(&x->col, ':');
+        host_patch_json(&x->col, json_object_get(facts[i], "facts"), false);
+    }
+    buf_putc(&x->col, '}');
+    free(facts);
+    arr_add(&u[U_FACTS], host_patch_sent(c->hs, c->nws, HOST_SENT_FACTS) ? x->col.ptr : NULL,
+            x->col.len);
+    buf_reset(&x->col);
+    host_patch_tags(&x->col, c->hs, c->nws, false);
+    arr_add(&u[U_TAGS], host_patch_sent(c->hs, c->nws, HOST_SENT_TAGS) ? x->col.ptr : NULL,
+            x->col.len);
+    buf_reset(&x->col);
+    host_patch_profile(&x->col, c->hs, c->nws, false);
+    arr_add(&u[U_SP], host_patch_sent(c->hs, c->nws, HOST_SENT_SYSTEM_PROFILE) ? x->col.ptr : NULL,
+            x->col.len);
+    arr_adds(&u[U_OWNER_ID], owner_of(c));
+    arr_adds(&u[U_REPORTER], rep ? rep->reporter : NULL);
+}
+
+static int cmp_rec_id(const void *key, const void *r)
+{
+    return strcmp(key, ((const struct rec *)r)->id);
+}
+
+/* Updates the matched hosts and writes their events from the returned
+ * columns into out->hosts[done_of[record]]. */
+static int write_updated(PGconn *pg, struct batch *b, const size_t *done_of,
+                         struct host_store_result *out, struct scratch *x, struct buf *err)
+{
+    struct buf u[NU];
+    for (int i = 0; i < NU; i++)
+        buf_init(&u[i], BUF_NOLIMIT);
+    size_t staged = 0;
+    for (size_t r = 0; r < b->ncand; r++)
+        if (b->recs[r].nws) {
+            stage_update(&b->recs[r], u, x);
+            staged++;
         }
-        apply(b, r, &w[i]);
-        rec_of[i] = r;
+    PGresult *res = NULL;
+    if (staged) {
+        const char *p[NU];
+        for (int i = 0; i < NU; i++)
+            p[i] = arr_text(&u[i]);
+        res = exec_stmt(pg, S_UPDATE, p, out->sqlstate, err);
     }
-}
-
-static int cmp_done(const void *a, const void *b)
-{
-    return strcmp(((const struct host_done *)a)->id, ((const struct host_done *)b)->id);
-}
-
-static int cmp_id_done(const void *key, const void *d)
-{
-    return strcmp(key, ((const struct host_done *)d)->id);
-}
-
-static int in_transaction(PGconn *pg, struct batch *b, const struct host_write *w, size_t n,
-                          size_t *rec_of, struct host_store_result *out, struct buf *err)
-{
-    if (lock_facts(pg, w, n, out->sqlstate, err) < 0 ||
-        fetch_candidates(pg, b, w, n, out->sqlstate, err) < 0)
+    for (int i = 0; i < NU; i++)
+        buf_release(&u[i]);
+    if (!staged)
+        return 0;
+    if (!res)
         return -1;
-    match_all(b, w, n, rec_of);
-    if (write_hosts(pg, b, out, err) < 0)
-        return -1;
-    /* rec_of -> index in out->hosts, by host id */
-    qsort(out->hosts, out->nhosts, sizeof(*out->hosts), cmp_done);
-    for (size_t i = 0; i < n; i++) {
-        const struct host_done *d = bsearch(b->recs[rec_of[i]].id, out->hosts, out->nhosts,
-                                            sizeof(*out->hosts), cmp_id_done);
-        out->host_of[i] = d ? (size_t)(d - out->hosts) : 0;
+    for (int row = 0; row < PQntuples(res); row++) {
+        const char *id = PQgetvalue(res, row, 0);
+        struct rec *c = bsearch(id, b->recs, b->ncand, sizeof(*b->recs), cmp_rec_id);
+        const struct org_times *t = times_of(b, PQgetvalue(res, row, 1));
+        if (!c || !c->nws || !t)
+            continue;
+        struct doc d = {
+            .id = id,
+            .org_id = PQgetvalue(res, row, 1),
+            .display_name = col_or_null(res, row, 2),
+            .ansible_host = col_or_null(res, row, 3),
+            .insights_id = col_or_null(res, row, 4),
+            .smid = col_or_null(res, row, 5),
+            .satellite_id = col_or_null(res, row, 6),
+            .bios_uuid = col_or_null(res, row, 7),
+            .ip = col_or_null(res, row, 8),
+            .mac = col_or_null(res, row, 9),
+            .fqdn = col_or_null(res, row, 10),
+            .provider_id = col_or_null(res, row, 11),
+            .provider_type = col_or_null(res, row, 12),
+            .facts = col_or_null(res, row, 13),
+            .reporter = col_or_null(res, row, 14),
+            .prs = col_or_null(res, row, 15),
+            .created = col_or_null(res, row, 16),
+        };
+        doc_times(&d, t);
+        struct host_done *dd = &out->hosts[done_of[c - b->recs]];
+        free(dd->event);
+        dd->event = event_text(&x->event, "updated", &d, request_id_of(b, c));
     }
+    PQclear(res);
     return 0;
+}
+
+static int cmp_first(const void *a, const void *b, void *arg)
+{
+    const struct batch *bt = arg;
+    size_t x = bt->recs[*(const size_t *)a].ws[0], y = bt->recs[*(const size_t *)b].ws[0];
+    return x < y ? -1 : x > y;
+}
+
+/* out->hosts: one per touched record, in the order of their first
+ * messages; done_of[record] its index there. */
+static void list_done(struct batch *b, size_t *done_of, struct host_store_result *out)
+{
+    size_t *order = xcalloc(b->nrecs + 1, sizeof(*order)), n = 0;
+    for (size_t r = 0; r < b->nrecs; r++)
+        if (b->recs[r].nws)
+            order[n++] = r;
+    qsort_r(order, n, sizeof(*order), cmp_first, b);
+    out->nhosts = n;
+    out->hosts = xcalloc(n + 1, sizeof(*out->hosts));
+    for (size_t k = 0; k < n; k++) {
+        const struct rec *c = &b->recs[order[k]];
+        struct host_done *d = &out->hosts[k];
+        done_of[order[k]] = k;
+        memcpy(d->id, c->id, sizeof(d->id));
+        snprintf(d->org_id, sizeof(d->org_id), "%s", c->org);
+        d->created = c->created;
+    }
+    free(order);
+}
+
+static int in_transaction(PGconn *pg, struct batch *b, size_t *rec_of,
+                          struct host_store_result *out, struct buf *err)
+{
+    if (lock_facts(pg, b, out->sqlstate, err) < 0 ||
+        fetch_candidates(pg, b, out->sqlstate, err) < 0)
+        return -1;
+    match_all(b, rec_of);
+    if (fetch_times(pg, b, out->sqlstate, err) < 0 || order_facts(pg, b, out->sqlstate, err) < 0)
+        return -1;
+    size_t *done_of = xcalloc(b->nrecs + 1, sizeof(*done_of));
+    list_done(b, done_of, out);
+    struct scratch x;
+    struct buf *all[] = {&x.ip, &x.mac, &x.facts, &x.col, &x.prs, &x.event};
+    for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+        buf_init(all[i], BUF_NOLIMIT);
+    struct buf rows;
+    buf_init(&rows, BUF_NOLIMIT);
+    int rc = 0;
+    for (size_t r = b->ncand; r < b->nrecs && rc == 0; r++) {
+        out->hosts[done_of[r]].event = created(b, &b->recs[r], &rows, &x);
+        if (!out->hosts[done_of[r]].event) {
+            buf_setf(err, "no staleness for org %s", b->recs[r].org);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && rows.len)
+        rc = copy_in(pg, &rows, out->sqlstate, err);
+    buf_release(&rows);
+    if (rc == 0)
+        rc = write_updated(pg, b, done_of, out, &x, err);
+    for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+        buf_release(all[i]);
+    for (size_t k = 0; rc == 0 && k < out->nhosts; k++)
+        if (!out->hosts[k].event) {
+            buf_setf(err, "host %s was not updated", out->hosts[k].id);
+            rc = -1;
+        }
+    for (size_t i = 0; rc == 0 && i < b->n; i++)
+        out->host_of[i] = done_of[rec_of[i]];
+    free(done_of);
+    return rc;
 }
 
 int host_store(PGconn *pg, const struct host_write *w, size_t n, struct host_store_result *out,
@@ -499,20 +1219,19 @@ int host_store(PGconn *pg, const struct host_write *w, size_t n, struct host_sto
     out->host_of = xcalloc(n + 1, sizeof(*out->host_of));
     if (n == 0)
         return 0;
-    struct batch b = {0};
+    struct batch b = {.w = w, .n = n};
     size_t *rec_of = xcalloc(n, sizeof(*rec_of));
-    int rc = run(pg, "BEGIN", 0, NULL, out->sqlstate, err);
+    int rc = prepare(pg, out->sqlstate, err);
+    bool begun = rc == 0 && run(pg, "BEGIN", out->sqlstate, err) == 0;
+    if (!begun)
+        rc = -1;
     if (rc == 0)
-        rc = in_transaction(pg, &b, w, n, rec_of, out, err);
+        rc = in_transaction(pg, &b, rec_of, out, err);
     if (rc == 0)
-        rc = run(pg, "COMMIT", 0, NULL, out->sqlstate, err);
+        rc = run(pg, "COMMIT", out->sqlstate, err);
     if (rc < 0) {
-        struct buf ignore;
-        buf_init(&ignore, 256);
-        char st[6];
-        if (PQstatus(pg) == CONNECTION_OK)
-            PQclear(exec(pg, "ROLLBACK", 0, NULL, st, &ignore));
-        buf_release(&ignore);
+        if (begun && PQstatus(pg) == CONNECTION_OK)
+            PQclear(PQexec(pg, "ROLLBACK"));
         for (size_t i = 0; i < out->nhosts; i++)
             free(out->hosts[i].event);
         free(out->hosts);

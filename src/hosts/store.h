@@ -2,7 +2,7 @@
  * upsert of a batch in one transaction (docs/hosts.md, De-duplication).
  * Shared by `inventory ingest start hosts` and POST /hosts.
  *
- *   struct host_write w[n] = ...;     (from host_patch)
+ *   struct host_write w[n] = ...;     (host_write_init)
  *   struct host_store_result r;
  *   if (host_store(pg, w, n, &r, &err) == 0) {
  *       ... r.hosts[r.host_of[i]] is where message i went; publish r.hosts[k].event
@@ -20,12 +20,14 @@
 #include "core/buf.h"
 #include "core/util.h"
 
+struct host_in;
+
 /* One reported host, validated and normalised (lower-cased ID facts). */
 struct host_write {
     const char *org_id;
     const char *provider_type, *provider_id; /* both or neither */
     const char *smid, *insights_id;          /* UUID text, or NULL when not sent */
-    json_t *patch;                           /* the sent columns (borrowed; host_patch) */
+    const struct host_in *host;              /* its sent fields (borrowed) */
     const char *request_id;                  /* NULL or "": none */
 };
 
@@ -44,18 +46,37 @@ struct host_store_result {
     char sqlstate[6]; /* of a failure, "" when none or not from PostgreSQL */
 };
 
-/* Matches every write to a host (stored, or created earlier in the batch)
- * by the ID-fact rules, then inserts the new hosts and updates the matched
- * ones in one transaction (BEGIN ... COMMIT on pg). 0, or -1 with err set,
- * the transaction rolled back and out->sqlstate telling why. */
-struct host_in;
-
-/* w for a validated host h (which must outlive w): its ID facts and, as the
- * patch, the fields it sent in column form (tags nested {namespace: {key:
- * [values]}}, facts {namespace: {...}}). Release with host_write_release. */
+/* w for a validated host h (which must outlive w, and so must request_id):
+ * its ID facts and the host, whose sent fields (h->sent) are written.
+ * host_write_release is a no-op kept for symmetry. */
 void host_write_init(struct host_write *w, const struct host_in *h, const char *request_id);
 void host_write_release(struct host_write *w);
 
+/* The column forms of the sent fields of hs[0..n) (the writes of one host,
+ * in order), as store.c writes them (patch.c). A later write's namespace
+ * (facts, tags) or top-level key (system_profile) replaces an earlier
+ * one's, as jsonb || does. spaced: ", " and ": " as PostgreSQL prints
+ * jsonb, else compact. */
+/* Any of hs sent the field (a HOST_SENT_* bit). */
+bool host_patch_sent(const struct host_in *const *hs, size_t n, unsigned sent);
+/* facts: the {namespace, facts} elements that make up the merged
+ * {namespace: facts}, by namespace in byte order; *out allocated (free()),
+ * the count returned. */
+size_t host_patch_facts(const struct host_in *const *hs, size_t n, const json_t ***out);
+/* tags as {namespace or "": {key: [values]}} */
+void host_patch_tags(struct buf *b, const struct host_in *const *hs, size_t n, bool spaced);
+/* system_profile, its top-level keys merged */
+void host_patch_profile(struct buf *b, const struct host_in *const *hs, size_t n, bool spaced);
+/* One JSON value, reals as PostgreSQL prints the numeric it reads from
+ * jansson's text (plain notation: what jsonb keeps and shows). */
+void host_patch_json(struct buf *b, const json_t *v, bool spaced);
+
+/* Matches every write to a host (stored, or created earlier in the batch)
+ * by the ID-fact rules, then inserts the new hosts and updates the matched
+ * ones in one transaction (BEGIN ... COMMIT on pg), and writes their
+ * created/updated events (the host as hbi_host_doc() shows it). Prepares
+ * its statements on pg once (names "hbi_store_*"). 0, or -1 with err set,
+ * the transaction rolled back and out->sqlstate telling why. */
 int host_store(PGconn *pg, const struct host_write *w, size_t n, struct host_store_result *out,
                struct buf *err) MUSTCHECK;
 void host_store_result_release(struct host_store_result *r);
