@@ -170,10 +170,13 @@ static int cmp_entry(const void *a, const void *b)
     return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+#define FEW 16 /* entries sorted on the stack */
+
 /* The entries of a list field of every write that sent it, sorted so that
- * each namespace starts with the entries of its winning write; *n set. */
+ * each namespace starts with the entries of its winning write; *n set.
+ * In few (FEW of them) when they fit, else allocated. */
 static struct entry *entries(const struct host_in *const *hs, size_t nh, unsigned sent, bool tags,
-                             size_t *n)
+                             size_t *n, struct entry *few)
 {
     size_t total = 0;
     for (size_t j = 0; j < nh; j++) {
@@ -181,7 +184,7 @@ static struct entry *entries(const struct host_in *const *hs, size_t nh, unsigne
         if ((hs[j]->sent & sent) && list)
             total += json_array_size(list);
     }
-    struct entry *es = xcalloc(total + 1, sizeof(*es));
+    struct entry *es = total <= FEW ? few : xcalloc(total + 1, sizeof(*es));
     size_t k = 0;
     for (size_t j = 0; j < nh; j++) {
         const json_t *list = tags ? hs[j]->tags : hs[j]->facts;
@@ -197,7 +200,17 @@ static struct entry *entries(const struct host_in *const *hs, size_t nh, unsigne
             es[k++] = (struct entry){ns_of(e), key, j, i, e};
         }
     }
-    qsort(es, k, sizeof(*es), cmp_entry);
+    if (es == few) { /* insertion sort: stable, no allocation */
+        for (size_t i = 1; i < k; i++) {
+            struct entry e = es[i];
+            size_t j = i;
+            for (; j > 0 && cmp_entry(&es[j - 1], &e) > 0; j--)
+                es[j] = es[j - 1];
+            es[j] = e;
+        }
+    } else {
+        qsort(es, k, sizeof(*es), cmp_entry);
+    }
     *n = k;
     return es;
 }
@@ -205,13 +218,15 @@ static struct entry *entries(const struct host_in *const *hs, size_t nh, unsigne
 size_t host_patch_facts(const struct host_in *const *hs, size_t n, const json_t ***out)
 {
     size_t k;
-    struct entry *es = entries(hs, n, HOST_SENT_FACTS, false, &k);
+    struct entry few[FEW];
+    struct entry *es = entries(hs, n, HOST_SENT_FACTS, false, &k, few);
     const json_t **r = xcalloc(k + 1, sizeof(*r));
     size_t m = 0;
     for (size_t i = 0; i < k; i++)
         if (i == 0 || strcmp(es[i].ns, es[i - 1].ns) != 0)
             r[m++] = es[i].e; /* namespaces are unique within one write */
-    free(es);
+    if (es != few)
+        free(es);
     *out = r;
     return m;
 }
@@ -233,7 +248,8 @@ void host_patch_tags(struct buf *b, const struct host_in *const *hs, size_t n, b
 {
     const char *comma = spaced ? ", " : ",", *colon = spaced ? ": " : ":";
     size_t k;
-    struct entry *es = entries(hs, n, HOST_SENT_TAGS, true, &k);
+    struct entry few[FEW];
+    struct entry *es = entries(hs, n, HOST_SENT_TAGS, true, &k, few);
     buf_putc(b, '{');
     for (size_t i = 0; i < k;) {
         /* one namespace: its winning write's entries come first */
@@ -271,7 +287,8 @@ void host_patch_tags(struct buf *b, const struct host_in *const *hs, size_t n, b
             i++;
     }
     buf_putc(b, '}');
-    free(es);
+    if (es != few)
+        free(es);
 }
 
 static bool later_has_key(const struct host_in *const *hs, size_t n, size_t j, const char *k)

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "db/pg.h"
 #include "hosts/host.h"
@@ -456,9 +457,41 @@ static void apply(struct batch *b, size_t r, size_t i)
     c->order = ++b->clock;
 }
 
+/* Random (version 4) UUIDs for the hosts a batch creates, from one
+ * getrandom() call per 64 of them rather than one each. */
+struct uuids {
+    unsigned char r[64 * 16];
+    size_t left;
+};
+
+static void uuid_next(struct uuids *u, char out[UUID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    if (u->left == 0) {
+        size_t got = 0;
+        while (got < sizeof(u->r)) {
+            ssize_t n = getrandom(u->r + got, sizeof(u->r) - got, 0);
+            if (n > 0)
+                got += (size_t)n;
+        }
+        u->left = sizeof(u->r) / 16;
+    }
+    unsigned char *r = u->r + --u->left * 16;
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* version 4 */
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    for (int i = 0, k = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[k++] = '-';
+        out[k++] = hex[r[i] >> 4];
+        out[k++] = hex[r[i] & 15];
+    }
+    out[UUID_LEN] = '\0';
+}
+
 /* Step 3: every write matched (or a host created) in order. */
 static void match_all(struct batch *b, size_t *rec_of)
 {
+    struct uuids ids = {.left = 0};
     size_t cap = 16;
     /* Each record is indexed under up to 3 values when loaded and again
      * whenever a write changes them; half full at most. */
@@ -477,7 +510,7 @@ static void match_all(struct batch *b, size_t *rec_of)
         } else {
             r = rec_add(b);
             struct rec *c = &b->recs[r];
-            uuid4(c->id);
+            uuid_next(&ids, c->id);
             c->org = xstrdup(b->w[i].org_id);
             c->created = true;
         }
@@ -556,7 +589,8 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Advisory locks on the batch's ID-fact values, in one sorted statement. */
-static int lock_facts(PGconn *pg, const struct batch *b, char *state, struct buf *err)
+static int lock_facts(PGconn *pg, const struct batch *b, const struct host_store_gate *gate,
+                      char *state, struct buf *err)
 {
     const struct host_write *w = b->w;
     uint64_t *k = xcalloc(3 * b->n + 1, sizeof(*k));
@@ -579,7 +613,11 @@ static int lock_facts(PGconn *pg, const struct batch *b, char *state, struct buf
     buf_putc(&a, '}');
     free(k);
     const char *p[] = {buf_str(&a)};
+    if (gate && gate->before)
+        gate->before(gate->arg);
     PGresult *r = exec_stmt(pg, S_LOCK, p, state, err);
+    if (gate && gate->after)
+        gate->after(gate->arg);
     PQclear(r);
     buf_release(&a);
     return r ? 0 : -1;
@@ -829,7 +867,7 @@ static void doc_times(struct doc *d, const struct org_times *t)
 }
 
 /* The created/updated event of d, with the request id of the host's last
- * message (owned). */
+ * message (owned; b is scratch space). */
 static char *event_text(struct buf *b, const char *type, const struct doc *d, const char *rid)
 {
     buf_reset(b);
@@ -938,7 +976,8 @@ static const char *text_or_null(const char *s)
     return s && *s ? s : NULL;
 }
 
-/* One new host: its COPY row and its created event. */
+/* One new host: its COPY row and its created event (NULL without the
+ * org's times). */
 static char *created(struct batch *b, struct rec *c, struct buf *rows, struct scratch *x)
 {
     const struct org_times *t = times_of(b, c->org);
@@ -1169,10 +1208,10 @@ static void list_done(struct batch *b, size_t *done_of, struct host_store_result
     free(order);
 }
 
-static int in_transaction(PGconn *pg, struct batch *b, size_t *rec_of,
-                          struct host_store_result *out, struct buf *err)
+static int in_transaction(PGconn *pg, struct batch *b, const struct host_store_gate *gate,
+                          size_t *rec_of, struct host_store_result *out, struct buf *err)
 {
-    if (lock_facts(pg, b, out->sqlstate, err) < 0 ||
+    if (lock_facts(pg, b, gate, out->sqlstate, err) < 0 ||
         fetch_candidates(pg, b, out->sqlstate, err) < 0)
         return -1;
     match_all(b, rec_of);
@@ -1215,6 +1254,13 @@ static int in_transaction(PGconn *pg, struct batch *b, size_t *rec_of,
 int host_store(PGconn *pg, const struct host_write *w, size_t n, struct host_store_result *out,
                struct buf *err)
 {
+    return host_store_gated(pg, w, n, NULL, out, err);
+}
+
+int host_store_gated(PGconn *pg, const struct host_write *w, size_t n,
+                     const struct host_store_gate *gate, struct host_store_result *out,
+                     struct buf *err)
+{
     memset(out, 0, sizeof(*out));
     out->host_of = xcalloc(n + 1, sizeof(*out->host_of));
     if (n == 0)
@@ -1226,7 +1272,7 @@ int host_store(PGconn *pg, const struct host_write *w, size_t n, struct host_sto
     if (!begun)
         rc = -1;
     if (rc == 0)
-        rc = in_transaction(pg, &b, rec_of, out, err);
+        rc = in_transaction(pg, &b, gate, rec_of, out, err);
     if (rc == 0)
         rc = run(pg, "COMMIT", out->sqlstate, err);
     if (rc < 0) {

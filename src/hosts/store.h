@@ -79,6 +79,20 @@ void host_patch_json(struct buf *b, const json_t *v, bool spaced);
  * the transaction rolled back and out->sqlstate telling why. */
 int host_store(PGconn *pg, const struct host_write *w, size_t n, struct host_store_result *out,
                struct buf *err) MUSTCHECK;
+
+/* host_store with calls around the statement that takes the advisory
+ * locks: before(arg) just before it (it may wait, e.g. for batches read
+ * earlier to hold theirs, so that conflicting batches commit in the order
+ * they were read), after(arg) once it returned, whatever happened. A
+ * failure before that point calls neither. */
+struct host_store_gate {
+    void (*before)(void *arg);
+    void (*after)(void *arg);
+    void *arg;
+};
+int host_store_gated(PGconn *pg, const struct host_write *w, size_t n,
+                     const struct host_store_gate *gate, struct host_store_result *out,
+                     struct buf *err) MUSTCHECK;
 void host_store_result_release(struct host_store_result *r);
 
 /* True for failures that retrying the same batch cannot cure: the data

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +31,19 @@
  * it): dead-lettered with this reason. */
 #define REJECTED "rejected"
 
+struct consumer;
+
 struct hosts_ctx {
     const struct config *cfg;
     const struct config_stream *sc;
     atomic_bool *stop;
     struct stream_metrics m;
     struct metric *created, *updated;
+    /* Batches take their advisory locks in the order they were read. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct consumer *cs;
+    int n;
 };
 
 /* One batch: the entries' verdicts, the writes of the valid ones and, once
@@ -61,6 +69,10 @@ struct consumer {
     struct hosts_ctx *x;
     struct stream_reader r;
     PGconn *pg;
+    struct buf cmds, json; /* kept from batch to batch: no big frees */
+    char events_max[24], status_max[24], dead_letter_max[24];
+    bool queued;       /* its batch has not taken its locks yet (x->mu) */
+    uint64_t first[2]; /* the stream id of its batch's first entry */
 };
 
 static PGconn *db(struct consumer *c)
@@ -85,6 +97,67 @@ static const char *reason_of(const struct batch *b, size_t i)
     return b->rejected[i] ? REJECTED : host_invalid_name(b->why[i]);
 }
 
+/* ---- locking in stream order ---- */
+
+/* Consumers of a process read batches one after the other, but would take
+ * their advisory locks in any order; batches that share a host would then
+ * commit out of stream order, which matters to a host re-reported through
+ * one ID fact before its first report was written. So a batch takes its
+ * locks only when none read before it (its first entry id is smaller) is
+ * still to take them. Batches that share no value then write in parallel. */
+
+static void stream_id(const char *id, uint64_t v[2])
+{
+    char *end;
+    v[0] = strtoull(id, &end, 10);
+    v[1] = *end == '-' ? strtoull(end + 1, NULL, 10) : 0;
+}
+
+static bool older(const uint64_t a[2], const uint64_t b[2])
+{
+    return a[0] < b[0] || (a[0] == b[0] && a[1] < b[1]);
+}
+
+static void queue_enter(struct consumer *c, const char *first_id)
+{
+    pthread_mutex_lock(&c->x->mu);
+    stream_id(first_id, c->first);
+    c->queued = true;
+    pthread_mutex_unlock(&c->x->mu);
+}
+
+static void queue_leave(struct consumer *c)
+{
+    pthread_mutex_lock(&c->x->mu);
+    if (c->queued) {
+        c->queued = false;
+        pthread_cond_broadcast(&c->x->cv);
+    }
+    pthread_mutex_unlock(&c->x->mu);
+}
+
+/* host_store's gate: waits until no batch read earlier is to lock. */
+static void my_turn(void *arg)
+{
+    struct consumer *c = arg;
+    struct hosts_ctx *x = c->x;
+    pthread_mutex_lock(&x->mu);
+    for (;;) {
+        bool earlier = false;
+        for (int i = 0; i < x->n && c->queued; i++)
+            earlier |= &x->cs[i] != c && x->cs[i].queued && older(x->cs[i].first, c->first);
+        if (!earlier)
+            break;
+        pthread_cond_wait(&x->cv, &x->mu);
+    }
+    pthread_mutex_unlock(&x->mu);
+}
+
+static void locked(void *arg)
+{
+    queue_leave(arg);
+}
+
 /* The entries of list that have an id (keep[i]); their count. */
 static size_t with_ids(const redisReply *list, bool *keep)
 {
@@ -96,36 +169,62 @@ static size_t with_ids(const redisReply *list, bool *keep)
     return kept;
 }
 
+/* ---- commands ---- */
+
+/* A batch's commands are written as RESP into the consumer's buffer and
+ * handed to hiredis at once (one copy, no formatting per argument). */
+static void resp_count(struct buf *b, char kind, size_t n)
+{
+    char t[24];
+    size_t k = sizeof(t);
+    t[--k] = '\n';
+    t[--k] = '\r';
+    do {
+        t[--k] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    t[--k] = kind;
+    buf_put(b, t + k, sizeof(t) - k);
+}
+
+static void resp_arg(struct buf *b, const char *s, size_t n)
+{
+    resp_count(b, '$', n);
+    buf_put(b, s, n);
+    buf_put(b, "\r\n", 2);
+}
+
+static void resp_str(struct buf *b, const char *s)
+{
+    resp_arg(b, s, strlen(s));
+}
+
+/* XADD stream MAXLEN ~ maxlen * and n field/value strings (lens) */
+static void resp_xadd(struct buf *b, const char *stream, const char *maxlen, const char *const *fv,
+                      const size_t *lens, size_t n)
+{
+    resp_count(b, '*', n + 6);
+    resp_arg(b, "XADD", 4);
+    resp_str(b, stream);
+    resp_arg(b, "MAXLEN", 6);
+    resp_arg(b, "~", 1);
+    resp_str(b, maxlen);
+    resp_arg(b, "*", 1);
+    for (size_t i = 0; i < n; i++)
+        resp_arg(b, fv[i], lens[i]);
+}
+
+/* Sends the n commands of c->cmds and reads their replies; false when one
+ * failed. */
+static bool send_commands(struct consumer *c, redisContext *rc, size_t n)
+{
+    if (n && redisAppendFormattedCommand(rc, c->cmds.ptr, c->cmds.len) != REDIS_OK)
+        return false;
+    buf_reset(&c->cmds);
+    return stream_replies(c->r.name, rc, n);
+}
+
 /* ---- payload tracker ---- */
-
-/* Pipelines an XADD MAXLEN ~ max * of n field/value strings with their
- * lengths. */
-static void xadd(redisContext *rc, const char *stream, const char *maxlen, const char *const *fv,
-                 const size_t *lens, size_t n)
-{
-    const char *argv[16] = {"XADD", stream, "MAXLEN", "~", maxlen, "*"};
-    size_t argl[16] = {4, strlen(stream), 6, 1, strlen(maxlen), 1};
-    for (size_t i = 0; i < n && i + 6 < ARRAY_SIZE(argv); i++) {
-        argv[i + 6] = fv[i];
-        argl[i + 6] = lens[i];
-    }
-    redisAppendCommandArgv(rc, (int)(n + 6), argv, argl);
-}
-
-/* Statuses of a batch share its date and stream settings. */
-struct tracker {
-    const struct config *cfg;
-    char date[48], maxlen[24];
-    struct buf json;
-};
-
-static void tracker_init(struct tracker *t, const struct config *cfg)
-{
-    t->cfg = cfg;
-    time_format_go(now_ms() * 1000, t->date, sizeof(t->date));
-    snprintf(t->maxlen, sizeof(t->maxlen), "%d", cfg->hosts.payload_status_max);
-    buf_init(&t->json, BUF_NOLIMIT);
-}
 
 static void put_json_str(struct buf *b, const char *s)
 {
@@ -133,22 +232,23 @@ static void put_json_str(struct buf *b, const char *s)
         abort(); /* no cap: cannot fail */
 }
 
-/* Pipelines one payload status (HBI's payload tracker message) for entry
- * i when it carries a request_id; returns the commands appended. */
-static size_t append_status(struct tracker *t, redisContext *rc, const struct batch *b, size_t i,
+/* Appends one payload status (HBI's payload tracker message) of entry i
+ * to c->cmds when it carries a request_id; returns the commands added. */
+static size_t append_status(struct consumer *c, const struct batch *b, size_t i, const char *date,
                             const char *status, const char *msg)
 {
+    const struct config *cfg = c->x->cfg;
     const struct host_msg *m = &b->msg[i];
-    if (!t->cfg->hosts.payload_tracker || !m->request_id[0])
+    if (!cfg->hosts.payload_tracker || !m->request_id[0])
         return 0;
-    struct buf *j = &t->json;
+    struct buf *j = &c->json;
     buf_reset(j);
     buf_puts(j, "{\"service\":\"inventory\",\"request_id\":");
     put_json_str(j, m->request_id);
     buf_puts(j, ",\"status\":");
     put_json_str(j, status);
     buf_puts(j, ",\"date\":");
-    put_json_str(j, t->date);
+    put_json_str(j, date);
     if (m->id.org_id[0]) {
         buf_puts(j, ",\"org_id\":");
         put_json_str(j, m->id.org_id);
@@ -160,24 +260,30 @@ static size_t append_status(struct tracker *t, redisContext *rc, const struct ba
     buf_putc(j, '}');
     const char *fv[] = {"request_id", m->request_id, "status", status, "data", j->ptr};
     const size_t lens[] = {10, strlen(m->request_id), 6, strlen(status), 4, j->len};
-    xadd(rc, t->cfg->hosts.payload_status, t->maxlen, fv, lens, ARRAY_SIZE(fv));
+    resp_xadd(&c->cmds, cfg->hosts.payload_status, c->status_max, fv, lens, ARRAY_SIZE(fv));
     return 1;
+}
+
+/* The statuses' date: when the batch reached that step. */
+static void status_date(char *date, size_t n)
+{
+    time_format_go(now_ms() * 1000, date, n);
 }
 
 /* received + processing for every valid entry; false on a Redis error. */
 static bool track_received(struct consumer *c, redisContext *rc, const struct batch *b)
 {
-    struct tracker t;
-    tracker_init(&t, c->x->cfg);
+    char date[48];
+    status_date(date, sizeof(date));
     size_t sent = 0;
+    buf_reset(&c->cmds);
     for (size_t i = 0; i < b->n; i++) {
         if (b->why[i] != HOST_OK)
             continue;
-        sent += append_status(&t, rc, b, i, "received", NULL);
-        sent += append_status(&t, rc, b, i, "processing", NULL);
+        sent += append_status(c, b, i, date, "received", NULL);
+        sent += append_status(c, b, i, date, "processing", NULL);
     }
-    buf_release(&t.json);
-    return stream_replies(c->r.name, rc, sent);
+    return send_commands(c, rc, sent);
 }
 
 /* ---- the batch ---- */
@@ -262,7 +368,8 @@ static int store(struct consumer *c, struct batch *b, size_t from, size_t n,
         memset(out, 0, sizeof(*out));
         PGconn *pg = db(c);
         int64_t t0 = mono_ms();
-        if (pg && host_store(pg, b->w + from, n, out, &err) == 0) {
+        const struct host_store_gate gate = {my_turn, locked, c};
+        if (pg && host_store_gated(pg, b->w + from, n, &gate, out, &err) == 0) {
             metrics_observe(c->x->m.commit, (const char *[]){stream},
                             (double)(mono_ms() - t0) / 1e3);
             buf_release(&err);
@@ -324,47 +431,54 @@ static bool write_batch(struct consumer *c, struct batch *b)
 
 /* ---- publishing ---- */
 
-/* Pipelines the events of what one host_store wrote. */
-static size_t append_events(struct consumer *c, redisContext *rc, const struct host_store_result *r)
+/* Appends the events of what one host_store wrote to c->cmds. */
+static size_t append_events(struct consumer *c, const struct host_store_result *r)
 {
     const struct config *cfg = c->x->cfg;
     const char *stream = c->x->sc->stream;
-    char maxlen[24];
-    snprintf(maxlen, sizeof(maxlen), "%d", cfg->hosts.events_max);
     for (size_t k = 0; k < r->nhosts; k++) {
         const struct host_done *d = &r->hosts[k];
         const char *type = d->created ? "created" : "updated";
         const char *fv[] = {"type", type, "id", d->id, "org_id", d->org_id, "data", d->event};
         const size_t lens[] = {4, 7, 2, strlen(d->id), 6, strlen(d->org_id), 4, strlen(d->event)};
-        xadd(rc, cfg->hosts.events, maxlen, fv, lens, ARRAY_SIZE(fv));
+        resp_xadd(&c->cmds, cfg->hosts.events, c->events_max, fv, lens, ARRAY_SIZE(fv));
         metrics_inc(d->created ? c->x->created : c->x->updated, (const char *[]){stream}, 1);
     }
     return r->nhosts;
 }
 
-/* Events, statuses, dead letters and the ack of a written batch; false on
- * a Redis error (the batch stays pending and comes back). */
+/* Events, statuses, dead letters and the ack of a written batch, in one
+ * pipeline; false on a Redis error (the batch stays pending and comes
+ * back). */
 static bool publish(struct consumer *c, redisContext *rc, struct batch *b)
 {
     const struct config_stream *sc = c->x->sc;
+    char date[48];
+    status_date(date, sizeof(date));
     size_t sent = 0;
+    buf_reset(&c->cmds);
     for (size_t k = 0; k < b->nres; k++)
-        sent += append_events(c, rc, &b->res[k]);
-    struct tracker t;
-    tracker_init(&t, c->x->cfg);
+        sent += append_events(c, &b->res[k]);
     for (size_t i = 0; i < b->n; i++) {
         bool ok = b->why[i] == HOST_OK && !b->rejected[i];
-        sent +=
-            append_status(&t, rc, b, i, ok ? "success" : "error", ok ? NULL : buf_str(&b->err[i]));
+        const char *error = buf_str(&b->err[i]);
+        sent += append_status(c, b, i, date, ok ? "success" : "error", ok ? NULL : error);
         if (ok)
             continue;
-        stream_append_dead_letter(rc, sc, b->ids[i], reason_of(b, i), buf_str(&b->err[i]),
-                                  b->data[i], b->len[i]);
+        const char *reason = reason_of(b, i), *data = b->data[i] ? b->data[i] : "";
+        const char *fv[] = {"id", b->ids[i], "reason", reason, "error", error, "data", data};
+        const size_t lens[] = {2, strlen(b->ids[i]), 6, strlen(reason),
+                               5, strlen(error),     4, b->data[i] ? b->len[i] : 0};
+        resp_xadd(&c->cmds, sc->dead_letter, c->dead_letter_max, fv, lens, ARRAY_SIZE(fv));
         sent++;
     }
-    buf_release(&t.json);
-    stream_append_ack(rc, sc, b->ids, b->n);
-    return stream_replies(c->r.name, rc, sent + 1);
+    resp_count(&c->cmds, '*', b->n + 3);
+    resp_arg(&c->cmds, "XACK", 4);
+    resp_str(&c->cmds, sc->stream);
+    resp_str(&c->cmds, sc->group);
+    for (size_t i = 0; i < b->n; i++)
+        resp_str(&c->cmds, b->ids[i]);
+    return send_commands(c, rc, sent + 1);
 }
 
 static void count(struct consumer *c, const struct batch *b)
@@ -389,6 +503,11 @@ static void take(void *arg, redisReply *reply, const redisReply *list, bool recl
     struct consumer *c = arg;
     bool *keep = xcalloc(list->elements + 1, sizeof(*keep));
     size_t n = with_ids(list, keep);
+    for (size_t i = 0; i < list->elements; i++)
+        if (keep[i]) {
+            queue_enter(c, stream_entry_id(list->element[i]));
+            break;
+        }
     struct batch *b = n ? batch_new(c, reply, list, keep, n) : NULL;
     free(keep);
     if (!b) {
@@ -400,6 +519,7 @@ static void take(void *arg, redisReply *reply, const redisReply *list, bool recl
         count(c, b);
     else if (rc && !atomic_load(c->x->stop))
         rds_conn_broken(&c->r.rds); /* pending: redelivered or reclaimed */
+    queue_leave(c);
     batch_free(b);
 }
 
@@ -552,6 +672,10 @@ int hosts_consume(const struct config *cfg, struct metrics_registry *reg, atomic
     stream_metrics_init(&x.m, reg);
     int n = sc->concurrency;
     struct consumer *cs = xcalloc((size_t)n, sizeof(*cs));
+    pthread_mutex_init(&x.mu, NULL);
+    pthread_cond_init(&x.cv, NULL);
+    x.cs = cs;
+    x.n = n;
     pthread_t *th = xcalloc((size_t)n, sizeof(*th));
     log_info("ingest: consuming", LF_STR("stream", sc->stream), LF_STR("group", sc->group),
              LF_INT("consumers", n), LF_INT("batch_size", sc->batch_size));
@@ -560,6 +684,11 @@ int hosts_consume(const struct config *cfg, struct metrics_registry *reg, atomic
         stream_reader_init(&cs[i].r, cfg, sc, i, stop, &x.m);
         cs[i].r.take = take;
         cs[i].r.arg = &cs[i];
+        buf_init(&cs[i].cmds, BUF_NOLIMIT);
+        buf_init(&cs[i].json, BUF_NOLIMIT);
+        snprintf(cs[i].events_max, sizeof(cs[i].events_max), "%d", cfg->hosts.events_max);
+        snprintf(cs[i].status_max, sizeof(cs[i].status_max), "%d", cfg->hosts.payload_status_max);
+        snprintf(cs[i].dead_letter_max, sizeof(cs[i].dead_letter_max), "%d", sc->dead_letter_max);
     }
     /* One consumer takes over, before any reads anything new. */
     if (n > 0)
@@ -574,10 +703,14 @@ int hosts_consume(const struct config *cfg, struct metrics_registry *reg, atomic
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
     for (int i = 0; i < n; i++) {
+        buf_release(&cs[i].cmds);
+        buf_release(&cs[i].json);
         rds_conn_release(&cs[i].r.rds);
         if (cs[i].pg)
             PQfinish(cs[i].pg);
     }
+    pthread_mutex_destroy(&x.mu);
+    pthread_cond_destroy(&x.cv);
     free(cs);
     free(th);
     log_info("ingest: stopped", LF_STR("stream", sc->stream));
