@@ -538,27 +538,73 @@ static enum host_invalid f_facts(struct parse *p, const struct field *f, json_t 
 
 /* ---- tags ---- */
 
+#define TAGS_SCANNED 32 /* repeats found by comparison up to this many tags */
+
 struct tagset {
     json_t *list; /* the normalised tags */
-    json_t *seen; /* their compact JSON texts, to drop repeats */
+    json_t *seen; /* past TAGS_SCANNED: their compact JSON texts, to drop repeats */
 };
 
+static bool same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Whether the list holds the tag (ns, key, value), normalised. */
+static bool tag_listed(const json_t *list, const char *ns, const char *key, const char *value)
+{
+    size_t i;
+    const json_t *x;
+    json_array_foreach(list, i, x)
+    {
+        if (same_text(json_string_value(json_object_get(x, "key")), key) &&
+            same_text(json_string_value(json_object_get(x, "namespace")), ns) &&
+            same_text(json_string_value(json_object_get(x, "value")), value))
+            return true;
+    }
+    return false;
+}
+
+/* Records a tag's compact JSON text in seen; false when it was there. */
+static bool tag_seen(json_t *seen, const json_t *tag)
+{
+    char *text = json_dumps(tag, JSON_COMPACT);
+    if (!text)
+        abort(); /* out of memory */
+    bool was = json_object_get(seen, text) != NULL;
+    if (!was)
+        json_object_set_new(seen, text, json_true());
+    free(text);
+    return was;
+}
+
 /* Appends one tag unless it is there already; "" namespace or value is
- * null (the same tag in HBI's ns/key=value text form). */
+ * null (the same tag in HBI's ns/key=value text form). A few tags are
+ * compared, more are looked up by their JSON text. */
 static void tag_add(struct tagset *t, const char *ns, const char *key, const char *value)
 {
-    json_t *tag = json_pack("{s:s?, s:s, s:s?}", "namespace", ns && *ns ? ns : NULL, "key", key,
-                            "value", value && *value ? value : NULL);
-    char *text = json_dumps(tag, JSON_COMPACT);
-    if (!tag || !text)
-        abort(); /* out of memory: json_pack only fails on allocation here */
-    if (json_object_get(t->seen, text)) {
-        json_decref(tag);
-    } else {
-        json_object_set_new(t->seen, text, json_true());
-        json_array_append_new(t->list, tag);
+    ns = ns && *ns ? ns : NULL;
+    value = value && *value ? value : NULL;
+    size_t n = json_array_size(t->list);
+    if (n < TAGS_SCANNED && tag_listed(t->list, ns, key, value))
+        return;
+    json_t *tag = json_object();
+    json_object_set_new(tag, "namespace", ns ? json_string_nocheck(ns) : json_null());
+    json_object_set_new(tag, "key", json_string_nocheck(key));
+    json_object_set_new(tag, "value", value ? json_string_nocheck(value) : json_null());
+    if (n == TAGS_SCANNED) { /* from now on by text: record the ones so far */
+        size_t i;
+        const json_t *x;
+        json_array_foreach(t->list, i, x)
+        {
+            tag_seen(t->seen, x);
+        }
     }
-    free(text);
+    if (n >= TAGS_SCANNED && tag_seen(t->seen, tag)) {
+        json_decref(tag);
+        return;
+    }
+    json_array_append_new(t->list, tag);
 }
 
 /* A namespace or value: a string of 0..255 characters or null. */
@@ -990,9 +1036,10 @@ static json_t *tree(const char *s, const struct jt *t, int *k, bool *odd)
 
 /* json_loadb(msg, len, JSON_REJECT_DUPLICATES, err), faster: the strict
  * tokenizer (which accepts what jansson accepts, fuzz/fuzz_jsontok.c) and
- * the tree built from its tokens. Whatever it does not take as it is (not
- * JSON, too deep or too many values for it, or a case above) goes to
- * jansson, so the tree and the errors are jansson's. */
+ * the tree built from its tokens (src/hosts/identity.c has the same code
+ * for identities). Whatever it does not take as it is (not JSON, too deep
+ * or too many values for it, or a case above) goes to jansson, so the tree
+ * and the errors are jansson's. */
 static json_t *load(const char *msg, size_t len, json_error_t *jerr)
 {
     struct jt t[512]; /* a message of a few KiB; longer ones go to jansson */
