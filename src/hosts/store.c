@@ -588,9 +588,12 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Advisory locks on the batch's ID-fact values, in one sorted statement. */
-static int lock_facts(PGconn *pg, const struct batch *b, const struct host_store_gate *gate,
-                      char *state, struct buf *err)
+/* BEGIN and the advisory locks on the batch's ID-fact values, in one
+ * sorted statement; *begun once the transaction is open. The gate is
+ * around both, so that gated batches also start (now(), their hosts'
+ * modified_on) in the gate's order. */
+static int begin_locked(PGconn *pg, const struct batch *b, const struct host_store_gate *gate,
+                        bool *begun, char *state, struct buf *err)
 {
     const struct host_write *w = b->w;
     uint64_t *k = xcalloc(3 * b->n + 1, sizeof(*k));
@@ -615,7 +618,8 @@ static int lock_facts(PGconn *pg, const struct batch *b, const struct host_store
     const char *p[] = {buf_str(&a)};
     if (gate && gate->before)
         gate->before(gate->arg);
-    PGresult *r = exec_stmt(pg, S_LOCK, p, state, err);
+    *begun = run(pg, "BEGIN", state, err) == 0;
+    PGresult *r = *begun ? exec_stmt(pg, S_LOCK, p, state, err) : NULL;
     if (gate && gate->after)
         gate->after(gate->arg);
     PQclear(r);
@@ -1208,11 +1212,10 @@ static void list_done(struct batch *b, size_t *done_of, struct host_store_result
     free(order);
 }
 
-static int in_transaction(PGconn *pg, struct batch *b, const struct host_store_gate *gate,
-                          size_t *rec_of, struct host_store_result *out, struct buf *err)
+static int in_transaction(PGconn *pg, struct batch *b, size_t *rec_of,
+                          struct host_store_result *out, struct buf *err)
 {
-    if (lock_facts(pg, b, gate, out->sqlstate, err) < 0 ||
-        fetch_candidates(pg, b, out->sqlstate, err) < 0)
+    if (fetch_candidates(pg, b, out->sqlstate, err) < 0)
         return -1;
     match_all(b, rec_of);
     if (fetch_times(pg, b, out->sqlstate, err) < 0 || order_facts(pg, b, out->sqlstate, err) < 0)
@@ -1267,12 +1270,12 @@ int host_store_gated(PGconn *pg, const struct host_write *w, size_t n,
         return 0;
     struct batch b = {.w = w, .n = n};
     size_t *rec_of = xcalloc(n, sizeof(*rec_of));
+    bool begun = false;
     int rc = prepare(pg, out->sqlstate, err);
-    bool begun = rc == 0 && run(pg, "BEGIN", out->sqlstate, err) == 0;
-    if (!begun)
-        rc = -1;
     if (rc == 0)
-        rc = in_transaction(pg, &b, gate, rec_of, out, err);
+        rc = begin_locked(pg, &b, gate, &begun, out->sqlstate, err);
+    if (rc == 0)
+        rc = in_transaction(pg, &b, rec_of, out, err);
     if (rc == 0)
         rc = run(pg, "COMMIT", out->sqlstate, err);
     if (rc < 0) {
