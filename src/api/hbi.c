@@ -1547,44 +1547,43 @@ void hbi_staleness_get(struct api_server *s, const struct slice *caps, const cha
         staleness_answer(s, API_DB_READ, MHD_HTTP_OK, r);
 }
 
+/* POST (create) and PATCH (update): the same checks, one statement each. */
+static void staleness_set(struct api_server *s, const char *qs, bool create, struct resp *r)
+{
+    int64_t v[3];
+    if (staleness_input(s, qs, create, v, r) < 0)
+        return;
+    int n =
+        staleness_write(s,
+                        create ? "INSERT INTO hbi_staleness (org_id, conventional_time_to_stale, "
+                                 "conventional_time_to_stale_warning, "
+                                 "conventional_time_to_delete) VALUES ($1, $2, $3, $4) "
+                                 "ON CONFLICT (org_id) DO NOTHING RETURNING org_id"
+                               : "UPDATE hbi_staleness SET conventional_time_to_stale = $2, "
+                                 "conventional_time_to_stale_warning = $3, "
+                                 "conventional_time_to_delete = $4, modified_on = now() "
+                                 "WHERE org_id = $1 RETURNING org_id",
+                        v, r);
+    if (n == 0)
+        failf(r, create ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_NOT_FOUND,
+              "Staleness record for org_id %s %s.", r->who->org_id,
+              create ? "already exists" : "does not exist");
+    else if (n > 0)
+        staleness_answer(s, API_DB_WRITE, create ? MHD_HTTP_CREATED : MHD_HTTP_OK, r);
+}
+
 void hbi_staleness_create(struct api_server *s, const struct slice *caps, const char *qs,
                           struct resp *r)
 {
     (void)caps;
-    int64_t v[3];
-    if (staleness_input(s, qs, true, v, r) < 0)
-        return;
-    int n = staleness_write(s,
-                            "INSERT INTO hbi_staleness (org_id, conventional_time_to_stale, "
-                            "conventional_time_to_stale_warning, conventional_time_to_delete) "
-                            "VALUES ($1, $2, $3, $4) ON CONFLICT (org_id) DO NOTHING "
-                            "RETURNING org_id",
-                            v, r);
-    if (n == 0)
-        failf(r, MHD_HTTP_BAD_REQUEST, "Staleness record for org_id %s already exists.",
-              r->who->org_id);
-    else if (n > 0)
-        staleness_answer(s, API_DB_WRITE, MHD_HTTP_CREATED, r);
+    staleness_set(s, qs, true, r);
 }
 
 void hbi_staleness_update(struct api_server *s, const struct slice *caps, const char *qs,
                           struct resp *r)
 {
     (void)caps;
-    int64_t v[3];
-    if (staleness_input(s, qs, false, v, r) < 0)
-        return;
-    int n = staleness_write(s,
-                            "UPDATE hbi_staleness SET conventional_time_to_stale = $2, "
-                            "conventional_time_to_stale_warning = $3, "
-                            "conventional_time_to_delete = $4, modified_on = now() "
-                            "WHERE org_id = $1 RETURNING org_id",
-                            v, r);
-    if (n == 0)
-        failf(r, MHD_HTTP_NOT_FOUND, "Staleness record for org_id %s does not exist.",
-              r->who->org_id);
-    else if (n > 0)
-        staleness_answer(s, API_DB_WRITE, MHD_HTTP_OK, r);
+    staleness_set(s, qs, false, r);
 }
 
 /* DELETE: back to the defaults; 204, or 404 without a record. */

@@ -676,7 +676,6 @@ int hosts_consume(const struct config *cfg, struct metrics_registry *reg, atomic
     pthread_cond_init(&x.cv, NULL);
     x.cs = cs;
     x.n = n;
-    pthread_t *th = xcalloc((size_t)n, sizeof(*th));
     log_info("ingest: consuming", LF_STR("stream", sc->stream), LF_STR("group", sc->group),
              LF_INT("consumers", n), LF_INT("batch_size", sc->batch_size));
     for (int i = 0; i < n; i++) {
@@ -693,15 +692,7 @@ int hosts_consume(const struct config *cfg, struct metrics_registry *reg, atomic
     /* One consumer takes over, before any reads anything new. */
     if (n > 0)
         claim_from_dead(&cs[0]);
-    int started = 0;
-    while (started < n && pthread_create(&th[started], NULL, consumer_main, &cs[started]) == 0)
-        started++;
-    if (started < n) {
-        log_error("ingest: cannot start a consumer thread");
-        atomic_store(stop, true);
-    }
-    for (int i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    bool ran = stream_run_consumers(n, consumer_main, cs, sizeof(*cs), stop);
     for (int i = 0; i < n; i++) {
         buf_release(&cs[i].cmds);
         buf_release(&cs[i].json);
@@ -712,7 +703,6 @@ int hosts_consume(const struct config *cfg, struct metrics_registry *reg, atomic
     pthread_mutex_destroy(&x.mu);
     pthread_cond_destroy(&x.cv);
     free(cs);
-    free(th);
     log_info("ingest: stopped", LF_STR("stream", sc->stream));
-    return started == n ? 0 : 1;
+    return ran ? 0 : 1;
 }

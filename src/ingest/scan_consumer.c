@@ -473,7 +473,6 @@ int scans_consume(const struct config *cfg, struct metrics_registry *reg, atomic
     x.newest = newest_new((size_t)sc->cache_entries);
     int n = sc->concurrency;
     struct consumer *cs = xcalloc((size_t)n, sizeof(*cs));
-    pthread_t *th = xcalloc((size_t)n, sizeof(*th));
     struct rds_opts o = {cfg->redis.endpoint, cfg->redis.username, cfg->redis.password,
                          cfg->redis.db, cfg->redis.connect_timeout_ms};
     log_info("ingest: consuming", LF_STR("stream", sc->stream), LF_STR("group", sc->group),
@@ -493,15 +492,7 @@ int scans_consume(const struct config *cfg, struct metrics_registry *reg, atomic
             rds_conn_init(&c->writers[w].rds, &o, "ingest");
         }
     }
-    int started = 0;
-    while (started < n && pthread_create(&th[started], NULL, consumer_main, &cs[started]) == 0)
-        started++;
-    if (started < n) {
-        log_error("ingest: cannot start a consumer thread");
-        atomic_store(stop, true);
-    }
-    for (int i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    bool ran = stream_run_consumers(n, consumer_main, cs, sizeof(*cs), stop);
     for (int i = 0; i < n; i++) {
         struct consumer *c = &cs[i];
         rds_conn_release(&c->r.rds);
@@ -514,8 +505,7 @@ int scans_consume(const struct config *cfg, struct metrics_registry *reg, atomic
         pthread_cond_destroy(&c->cv);
     }
     free(cs);
-    free(th);
     newest_free(x.newest);
     log_info("ingest: stopped", LF_STR("stream", sc->stream));
-    return started == n ? 0 : 1;
+    return ran ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 /* The read side every stream consumer shares (docs/ingest.md, Consuming). */
 #include "ingest/stream.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,23 @@ void stream_metrics_init(struct stream_metrics *m, struct metrics_registry *reg)
         .lag = metrics_gauge(reg, "inventory_ingest_lag",
                              "Entries in the stream the group has not read yet.", 2, sg),
     };
+}
+
+bool stream_run_consumers(int n, void *(*fn)(void *), void *args, size_t size, atomic_bool *stop)
+{
+    pthread_t *th = xcalloc((size_t)n + 1, sizeof(*th));
+    int started = 0;
+    while (started < n &&
+           pthread_create(&th[started], NULL, fn, (char *)args + (size_t)started * size) == 0)
+        started++;
+    if (started < n) {
+        log_error("ingest: cannot start a consumer thread");
+        atomic_store(stop, true);
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+    return started == n;
 }
 
 bool stream_pause(atomic_bool *stop, int64_t ms)

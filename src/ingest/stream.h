@@ -49,6 +49,11 @@ void stream_reader_init(struct stream_reader *r, const struct config *cfg,
 /* Reads until *stop: reclaims and observes lag every claim_interval. */
 void stream_read_loop(struct stream_reader *r);
 
+/* Runs fn on n threads, the i-th given (char *)args + i * size, and joins
+ * them all; when one cannot start, *stop is set (the others stop too).
+ * true when all n ran. */
+bool stream_run_consumers(int n, void *(*fn)(void *), void *args, size_t size, atomic_bool *stop);
+
 /* Sleeps up to ms in small steps; false once stopping. */
 bool stream_pause(atomic_bool *stop, int64_t ms);
 
