@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
+import psycopg2.errors
 import pytest
 import redis as redis_lib
 
@@ -236,8 +237,17 @@ def db_factory(stack, _admin_conn):
     yield make_db
     for d in made:
         d.close()
-        with _admin_conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{d.name}" WITH (FORCE)')
+        # FORCE cannot end an autovacuum worker (a superuser's process) in the
+        # database: it finishes soon, so try again for a while.
+        for attempt in range(100):
+            try:
+                with _admin_conn.cursor() as cur:
+                    cur.execute(f'DROP DATABASE IF EXISTS "{d.name}" WITH (FORCE)')
+                break
+            except psycopg2.errors.InsufficientPrivilege:
+                if attempt == 99:
+                    raise
+                time.sleep(0.1)
 
 
 @pytest.fixture
