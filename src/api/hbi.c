@@ -775,16 +775,24 @@ static int where_ids(struct stmt *st, const struct slice *cap, struct resp *r)
 
 /* ---- pages ---- */
 
+/* The page's LIMIT and OFFSET as parameters $*a and $*b. */
+static void page_params(struct call *c, int *a, int *b)
+{
+    char lim[24], off[24];
+    snprintf(lim, sizeof(lim), "%lld", (long long)c->q.per_page);
+    snprintf(off, sizeof(off), "%lld", (long long)((c->q.page - 1) * c->q.per_page));
+    *a = param(&c->st, lim);
+    *b = param(&c->st, off);
+}
+
 /* The page statement: rows (total, cols...) of the hosts matching the
  * conditions, in order; the total is a scalar subquery, so one round trip
  * answers both. The page's ids are found first and only they are
  * serialised: rows skipped by OFFSET cost no hbi_host_doc. */
 static void page_sql(struct call *c, const char *cols)
 {
-    char lim[24], off[24];
-    snprintf(lim, sizeof(lim), "%lld", (long long)c->q.per_page);
-    snprintf(off, sizeof(off), "%lld", (long long)((c->q.page - 1) * c->q.per_page));
-    int a = param(&c->st, lim), b = param(&c->st, off);
+    int a, b;
+    page_params(c, &a, &b);
     const char *w = buf_str(&c->st.where);
     buf_putf(&c->st.sql,
              WITH_S "SELECT (SELECT count(*) FROM hbi_host h WHERE %s), %s FROM (SELECT h.id "
@@ -934,10 +942,8 @@ void hbi_tags(struct api_server *s, const struct slice *caps, const char *qs, st
                  " WHERE strpos(lower(coalesce(ns, '') || '/' || key || '=' || "
                  "coalesce(val, '')), lower($%d)) > 0",
                  param(st, c.q.search));
-    char lim[24], off[24];
-    snprintf(lim, sizeof(lim), "%lld", (long long)c.q.per_page);
-    snprintf(off, sizeof(off), "%lld", (long long)((c.q.page - 1) * c.q.per_page));
-    int a = param(st, lim), b = param(st, off);
+    int a, b;
+    page_params(&c, &a, &b);
     buf_putf(&st->sql,
              ") SELECT (SELECT count(*) FROM f), json_build_object('tag', json_build_object("
              "'namespace', ns, 'key', key, 'value', val), 'count', c)::text FROM f "
