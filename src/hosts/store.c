@@ -33,12 +33,7 @@
 
 /* ---- statements ---- */
 
-enum { S_LOCK, S_CANDIDATES, S_META, S_ORDER, S_UPDATE, NSTMTS };
-
-/* The facts of a host as hbi_host_doc() lists them. */
-#define FACTS_DOC(h)                                                                               \
-    "(SELECT coalesce(jsonb_agg(jsonb_build_object('namespace', k, 'facts', v) ORDER BY k), "      \
-    "'[]') FROM jsonb_each(" h ".facts) AS f(k, v))::text"
+enum { S_LOCK, S_CANDIDATES, S_META, S_UPDATE, NSTMTS };
 
 static const struct {
     const char *name, *sql;
@@ -75,8 +70,6 @@ static const struct {
                 " to_json(now() + make_interval(secs => s.cull))::text"
                 " FROM unnest($1::text[]) AS o, hbi_org_staleness(o) AS s",
                 1},
-    /* facts namespaces in the order hbi_host_doc() lists them (collation) */
-    [S_ORDER] = {"hbi_store_order", "SELECT k FROM unnest($1::text[]) AS k ORDER BY k", 1},
     [S_UPDATE] =
         {"hbi_store_update",
          "UPDATE hbi_host h SET display_name = coalesce(s.display_name, h.display_name),"
@@ -89,7 +82,8 @@ static const struct {
          " mac_addresses = coalesce(s.mac::text[], h.mac_addresses),"
          " provider_id = coalesce(h.provider_id, s.provider_id),"
          " provider_type = coalesce(h.provider_type, s.provider_type),"
-         " facts = CASE WHEN s.facts IS NULL THEN h.facts ELSE h.facts || s.facts::jsonb END,"
+         " facts = CASE WHEN s.facts IS NULL THEN h.facts"
+         " ELSE hbi_facts_merge(h.facts, s.facts::jsonb) END,"
          " tags = CASE WHEN s.tags IS NULL THEN h.tags ELSE h.tags || s.tags::jsonb END,"
          " system_profile = CASE WHEN s.sp IS NULL THEN h.system_profile"
          " ELSE h.system_profile || s.sp::jsonb END,"
@@ -107,8 +101,8 @@ static const struct {
          " WHERE h.id = s.id"
          " RETURNING h.id, h.org_id, h.display_name, h.ansible_host, h.insights_id,"
          " h.subscription_manager_id, h.satellite_id, h.bios_uuid, to_jsonb(h.ip_addresses)::text,"
-         " to_jsonb(h.mac_addresses)::text, h.fqdn, h.provider_id, h.provider_type, " FACTS_DOC(
-             "h") ", h.reporter, h.per_reporter_staleness::text, to_json(h.created_on)::text",
+         " to_jsonb(h.mac_addresses)::text, h.fqdn, h.provider_id, h.provider_type, h.facts::text,"
+         " h.reporter, h.per_reporter_staleness::text, to_json(h.created_on)::text",
          17},
 };
 
@@ -293,8 +287,6 @@ struct rec {
     bool created;
     size_t *ws, nws, capws; /* its writes (indices), in order; touched when nws > 0 */
     const struct host_in **hs;
-    const json_t **facts; /* created: its merged facts, in hbi_host_doc() order */
-    size_t nfacts;
 };
 
 /* A multi-map from an ID-fact value to the records that had it; entries
@@ -564,7 +556,6 @@ static void batch_release(struct batch *b)
         free(c->iid);
         free(c->ws);
         free(c->hs);
-        free(c->facts);
     }
     for (size_t i = 0; i < b->norgs; i++) {
         struct org_times *o = &b->orgs[i];
@@ -727,92 +718,6 @@ static const struct org_times *times_of(const struct batch *b, const char *org)
     return bsearch(&key, b->orgs, b->norgs, sizeof(*b->orgs), cmp_org);
 }
 
-/* The namespaces of a created host's facts in the order hbi_host_doc()
- * lists them: ORDER BY under the database's collation, asked once per
- * batch for the namespaces of hosts that have several. */
-struct ns_rank {
-    const char *ns;
-    size_t rank;
-};
-
-static int cmp_rank_ns(const void *a, const void *b)
-{
-    return strcmp(((const struct ns_rank *)a)->ns, ((const struct ns_rank *)b)->ns);
-}
-
-static size_t rank_of(const struct ns_rank *ranks, size_t n, const char *ns)
-{
-    struct ns_rank key = {ns, 0};
-    const struct ns_rank *r = bsearch(&key, ranks, n, sizeof(*ranks), cmp_rank_ns);
-    return r ? r->rank : 0;
-}
-
-static const char *fact_ns(const json_t *e)
-{
-    return json_string_value(json_object_get(e, "namespace"));
-}
-
-struct ranked {
-    size_t rank;
-    const json_t *e;
-};
-
-static int cmp_ranked(const void *a, const void *b)
-{
-    size_t x = ((const struct ranked *)a)->rank, y = ((const struct ranked *)b)->rank;
-    return x < y ? -1 : x > y;
-}
-
-static int order_facts(PGconn *pg, struct batch *b, char *state, struct buf *err)
-{
-    size_t total = 0;
-    for (size_t r = b->ncand; r < b->nrecs; r++) {
-        struct rec *c = &b->recs[r];
-        c->nfacts = host_patch_facts(c->hs, c->nws, &c->facts);
-        if (c->nfacts > 1)
-            total += c->nfacts;
-    }
-    if (total == 0)
-        return 0;
-    const char **names = xcalloc(total, sizeof(*names));
-    size_t k = 0;
-    for (size_t r = b->ncand; r < b->nrecs; r++)
-        for (size_t i = 0; b->recs[r].nfacts > 1 && i < b->recs[r].nfacts; i++)
-            names[k++] = fact_ns(b->recs[r].facts[i]);
-    qsort(names, k, sizeof(*names), cmp_str);
-    struct buf a;
-    buf_init(&a, BUF_NOLIMIT);
-    for (size_t i = 0; i < k; i++)
-        if (i == 0 || strcmp(names[i], names[i - 1]) != 0)
-            arr_adds(&a, names[i]);
-    free(names);
-    const char *p[] = {arr_text(&a)};
-    PGresult *res = exec_stmt(pg, S_ORDER, p, state, err);
-    buf_release(&a);
-    if (!res)
-        return -1;
-    size_t nr = (size_t)PQntuples(res);
-    struct ns_rank *ranks = xcalloc(nr + 1, sizeof(*ranks));
-    for (size_t i = 0; i < nr; i++)
-        ranks[i] = (struct ns_rank){PQgetvalue(res, (int)i, 0), i};
-    qsort(ranks, nr, sizeof(*ranks), cmp_rank_ns);
-    for (size_t r = b->ncand; r < b->nrecs; r++) {
-        struct rec *c = &b->recs[r];
-        if (c->nfacts < 2)
-            continue;
-        struct ranked *o = xcalloc(c->nfacts, sizeof(*o));
-        for (size_t i = 0; i < c->nfacts; i++)
-            o[i] = (struct ranked){rank_of(ranks, nr, fact_ns(c->facts[i])), c->facts[i]};
-        qsort(o, c->nfacts, sizeof(*o), cmp_ranked);
-        for (size_t i = 0; i < c->nfacts; i++)
-            c->facts[i] = o[i].e;
-        free(o);
-    }
-    free(ranks);
-    PQclear(res);
-    return 0;
-}
-
 /* ---- step 4 and 5: writes and events ---- */
 
 /* The columns of a host as hbi_host_doc() shows them: text values (JSON
@@ -938,36 +843,25 @@ static void prs_json(struct buf *b, const char *reporter, const char *now)
     buf_puts(b, ", \"check_in_succeeded\": true}}");
 }
 
-/* facts as hbi_host_doc() lists them: [{"facts": {...}, "namespace": ns}] */
+/* The facts the writes of a host sent, merged (a namespace sent later
+ * replaces it; sorted by namespace), as the column keeps them and
+ * hbi_host_doc() shows them: [{"facts": {...}, "namespace": ns}], spaced
+ * as jsonb prints it. */
 static void facts_doc(struct buf *b, const struct rec *c)
 {
+    const json_t **facts = NULL;
+    size_t n = host_patch_facts(c->hs, c->nws, &facts);
     buf_reset(b);
     buf_putc(b, '[');
-    for (size_t i = 0; i < c->nfacts; i++) {
-        const char *ns = fact_ns(c->facts[i]);
+    for (size_t i = 0; i < n; i++) {
         buf_puts(b, i ? ", {\"facts\": " : "{\"facts\": ");
-        host_patch_json(b, json_object_get(c->facts[i], "facts"), true);
+        host_patch_json(b, json_object_get(facts[i], "facts"), true);
         buf_puts(b, ", \"namespace\": ");
-        put_str(b, ns);
+        put_str(b, json_string_value(json_object_get(facts[i], "namespace")));
         buf_putc(b, '}');
     }
     buf_putc(b, ']');
-}
-
-/* facts in column form, {ns: {...}} (compact) */
-static void facts_column(struct buf *b, const struct rec *c)
-{
-    buf_reset(b);
-    buf_putc(b, '{');
-    for (size_t i = 0; i < c->nfacts; i++) {
-        const char *ns = fact_ns(c->facts[i]);
-        if (i)
-            buf_putc(b, ',');
-        put_str(b, ns);
-        buf_putc(b, ':');
-        host_patch_json(b, json_object_get(c->facts[i], "facts"), false);
-    }
-    buf_putc(b, '}');
+    free(facts);
 }
 
 /* Scratch buffers reused for every host of a batch. */
@@ -1046,8 +940,7 @@ static char *created(struct batch *b, struct rec *c, struct buf *rows, struct sc
     copy_fields(rows, mac ? buf_str(&x->col) : NULL);
     copy_fields(rows, d.provider_id);
     copy_fields(rows, d.provider_type);
-    facts_column(&x->col, c);
-    copy_field(rows, x->col.ptr, x->col.len, true);
+    copy_field(rows, x->facts.ptr, x->facts.len, true);
     buf_reset(&x->col);
     host_patch_tags(&x->col, c->hs, c->nws, false);
     copy_field(rows, x->col.ptr, x->col.len, true);
@@ -1090,21 +983,9 @@ static void stage_update(const struct rec *c, struct buf *u, struct scratch *x)
     arr_adds(&u[U_MAC], mac ? buf_str(&x->col) : NULL);
     arr_adds(&u[U_PROVIDER_ID], pr ? pr->provider_id : NULL);
     arr_adds(&u[U_PROVIDER_TYPE], pr ? text_or_null(pr->provider_type) : NULL);
-    const json_t **facts = NULL;
-    size_t nf = host_patch_facts(c->hs, c->nws, &facts);
-    buf_reset(&x->col);
-    buf_putc(&x->col, '{');
-    for (size_t i = 0; i < nf; i++) {
-        if (i)
-            buf_putc(&x->col, ',');
-        put_str(&x->col, fact_ns(facts[i]));
-        buf_putc(&x->col, ':');
-        host_patch_json(&x->col, json_object_get(facts[i], "facts"), false);
-    }
-    buf_putc(&x->col, '}');
-    free(facts);
-    arr_add(&u[U_FACTS], host_patch_sent(c->hs, c->nws, HOST_SENT_FACTS) ? x->col.ptr : NULL,
-            x->col.len);
+    facts_doc(&x->facts, c);
+    arr_add(&u[U_FACTS], host_patch_sent(c->hs, c->nws, HOST_SENT_FACTS) ? x->facts.ptr : NULL,
+            x->facts.len);
     buf_reset(&x->col);
     host_patch_tags(&x->col, c->hs, c->nws, false);
     arr_add(&u[U_TAGS], host_patch_sent(c->hs, c->nws, HOST_SENT_TAGS) ? x->col.ptr : NULL,
@@ -1218,7 +1099,7 @@ static int in_transaction(PGconn *pg, struct batch *b, size_t *rec_of,
     if (fetch_candidates(pg, b, out->sqlstate, err) < 0)
         return -1;
     match_all(b, rec_of);
-    if (fetch_times(pg, b, out->sqlstate, err) < 0 || order_facts(pg, b, out->sqlstate, err) < 0)
+    if (fetch_times(pg, b, out->sqlstate, err) < 0)
         return -1;
     size_t *done_of = xcalloc(b->nrecs + 1, sizeof(*done_of));
     list_done(b, done_of, out);

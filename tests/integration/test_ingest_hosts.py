@@ -194,17 +194,21 @@ def test_repeats_within_one_batch_are_matched_in_memory(hosts, redis_db, db):
 def test_facts_not_sent_are_kept_and_namespaces_merge(feed, db):
     s = u()
     feed(message({"subscription_manager_id": s, "fqdn": "f", "ip_addresses": ["10.1.1.1"],
-                  "facts": [{"namespace": "a", "facts": {"x": 1}}],
+                  "facts": [{"namespace": "c", "facts": {"z": 0}},
+                            {"namespace": "a", "facts": {"x": 1}}],
                   "tags": [{"namespace": "ns", "key": "env", "value": "prod"}],
                   "system_profile": {"arch": "x86_64", "number_of_cpus": 2}}))
     feed(message({"subscription_manager_id": s,
-                  "facts": [{"namespace": "b", "facts": {"y": 2}}],
+                  "facts": [{"namespace": "c", "facts": {"w": 3}},
+                            {"namespace": "b", "facts": {"y": 2}}],
                   "tags": [{"namespace": "other", "key": "k", "value": None}],
                   "system_profile": {"number_of_cpus": 4}}))
     (fqdn, ips, facts, tags, sp), = db.query(
         "SELECT fqdn, ip_addresses, facts, tags, system_profile FROM hbi_host")
     assert fqdn == "f" and ips == ["10.1.1.1"]
-    assert facts == {"a": {"x": 1}, "b": {"y": 2}}
+    # a sent namespace replaces the stored one; the list is sorted by namespace
+    assert facts == [{"namespace": "a", "facts": {"x": 1}}, {"namespace": "b", "facts": {"y": 2}},
+                     {"namespace": "c", "facts": {"w": 3}}]
     assert tags == {"ns": {"env": ["prod"]}, "other": {"k": [None]}}
     assert sp == {"arch": "x86_64", "number_of_cpus": 4}
 
