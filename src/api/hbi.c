@@ -245,10 +245,19 @@ static PGresult *run(struct api_server *s, enum api_db db, const struct stmt *st
 
 /* What the caller may see: its org ($1), hosts not culled, and for a
  * System identity only the hosts it owns. */
+#define VISIBLE "h.org_id = $1 AND h.last_check_in > " CULL_AT
+/* The number of VISIBLE hosts, from the per-org counts the writes keep
+ * (hbi_host_count, a row per writing backend's slot) less the culled
+ * hosts not reaped yet (an index range, usually empty): not 10,000s of
+ * index entries and heap pages counted for every page. */
+#define VISIBLE_TOTAL                                                                              \
+    "(SELECT coalesce(sum(n), 0) FROM hbi_host_count WHERE org_id = $1) - (SELECT count(*) "       \
+    "FROM hbi_host h WHERE h.org_id = $1 AND h.last_check_in <= " CULL_AT ")"
+
 static void where_visible(struct stmt *st, const struct identity *who)
 {
     param(st, who->org_id);
-    buf_puts(&st->where, "h.org_id = $1 AND h.last_check_in > " CULL_AT);
+    buf_puts(&st->where, VISIBLE);
     if (who->type != IDENTITY_SYSTEM)
         return;
     char owner[UUID_LEN + 1];
@@ -787,18 +796,25 @@ static void page_params(struct call *c, int *a, int *b)
 
 /* The page statement: rows (total, cols...) of the hosts matching the
  * conditions, in order; the total is a scalar subquery, so one round trip
- * answers both. The page's ids are found first and only they are
- * serialised: rows skipped by OFFSET cost no hbi_host_doc. */
+ * answers both (without filters, VISIBLE_TOTAL). The page's ids are found
+ * first and only they are serialised: rows skipped by OFFSET cost no
+ * hbi_host_doc. */
 static void page_sql(struct call *c, const char *cols)
 {
     int a, b;
     page_params(c, &a, &b);
     const char *w = buf_str(&c->st.where);
+    struct buf total;
+    buf_init(&total, BUF_NOLIMIT);
+    if (strcmp(w, VISIBLE) == 0)
+        buf_puts(&total, VISIBLE_TOTAL);
+    else
+        buf_putf(&total, "(SELECT count(*) FROM hbi_host h WHERE %s)", w);
     buf_putf(&c->st.sql,
-             WITH_S "SELECT (SELECT count(*) FROM hbi_host h WHERE %s), %s FROM (SELECT h.id "
-                    "FROM hbi_host h WHERE %s ORDER BY %s LIMIT $%d OFFSET $%d) p "
-                    "JOIN hbi_host h ON h.id = p.id ORDER BY %s",
-             w, cols, w, c->order, a, b, c->order);
+             WITH_S "SELECT %s, %s FROM (SELECT h.id FROM hbi_host h WHERE %s ORDER BY %s "
+                    "LIMIT $%d OFFSET $%d) p JOIN hbi_host h ON h.id = p.id ORDER BY %s",
+             buf_str(&total), cols, w, c->order, a, b, c->order);
+    buf_release(&total);
 }
 
 /* HBI's envelope {total, count, page, per_page, results} from rows

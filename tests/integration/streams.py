@@ -60,3 +60,12 @@ def metric(text, series):
         if line.startswith(series + " "):
             return float(line.split()[-1])
     return None
+
+
+def assert_host_counts(db):
+    """hbi_host_count (kept by triggers, summed over its slots) agrees with
+    hbi_host for every org."""
+    real = dict(db.query("SELECT org_id, count(*) FROM hbi_host GROUP BY org_id"))
+    kept = dict(db.query("SELECT org_id, sum(n)::bigint FROM hbi_host_count GROUP BY org_id"
+                         " HAVING sum(n) <> 0"))
+    assert kept == real

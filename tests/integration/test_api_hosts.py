@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+from streams import assert_host_counts
 from test_api import TOKENS
 
 PREFIX = "/api/inventory/v1"
@@ -619,6 +620,40 @@ def test_delete_and_events(hbi):
     st, body, _ = hbi.req("DELETE", f"/hosts/{a}")
     assert st == 404 and body["detail"]
     assert len(hbi.events()) == 1
+
+
+def test_total_follows_every_write(hbi):
+    """GET /hosts' total without filters comes from hbi_host_count (kept by
+    triggers); with filters it is counted. Both agree through inserts,
+    deletes (several orgs in one statement), POST/DELETE and culling, and
+    TRUNCATE; a host cannot move to another org."""
+    db = hbi.db
+
+    def totals(org):
+        plain = hbi.get("/hosts", org=org)["total"]
+        counted = hbi.get("/hosts?staleness=fresh,stale,stale_warning&registered_with="
+                          "insights,!puptoo", org=org)["total"]    # every live host, counted
+        return plain, counted
+
+    a = [insert_host(db) for _ in range(3)]
+    insert_host(db, org="org-b")
+    culled = insert_host(db, age=31 * DAY)
+    assert totals("org-a") == (3, 3) and totals("org-b") == (1, 1)
+    assert_host_counts(db)
+    st, body, _ = hbi.req("POST", "/hosts", body=[{"insights_id": str(uuid.uuid4())}])
+    assert st == 207 and body["errors"] == 0
+    assert totals("org-a") == (4, 4)
+    assert hbi.req("DELETE", f"/hosts/{a[0]}")[0] == 200
+    assert totals("org-a") == (3, 3)
+    db.query("DELETE FROM hbi_host WHERE id = ANY(%s::uuid[]) OR org_id = 'org-b'",
+             ([a[1], culled],))
+    assert totals("org-a") == (2, 2) and totals("org-b") == (0, 0)
+    assert_host_counts(db)
+    with pytest.raises(Exception, match="org_id cannot change"):
+        db.query("UPDATE hbi_host SET org_id = 'org-b' WHERE id = %s", (a[2],))
+    db.query("UPDATE hbi_host SET display_name = 'kept', org_id = org_id WHERE id = %s", (a[2],))
+    db.query("TRUNCATE hbi_host")
+    assert totals("org-a") == (0, 0) and db.query("SELECT count(*) FROM hbi_host_count") == [(0,)]
 
 
 # --- check-in, POST /hosts, host_exists, tags -------------------------------------------

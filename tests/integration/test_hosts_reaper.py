@@ -3,6 +3,7 @@ thresholds — are deleted in chunks with a delete event each; the others
 stay."""
 import json
 
+from streams import assert_host_counts
 from test_queue import FAST, start_worker, submit, task, wait_until
 
 EVENTS = "platform.inventory.events"
@@ -32,6 +33,7 @@ def test_reaper_deletes_culled_hosts_in_chunks(inv, inv_popen, make_config, db, 
                what="reaper done")
     left = sorted(n for (n,) in db.query("SELECT display_name FROM hbi_host"))
     assert left == ["a-week", "b-1d", "c-new"]
+    assert_host_counts(db)
     events = [e for _, e in redis_db.xrange(EVENTS)]
     assert sorted(e["id"] for e in events) == sorted(gone.values())
     for e in events:

@@ -15,7 +15,7 @@ import redis as redis_lib
 
 from conftest import as_pg
 
-from streams import metric, metrics, wait_until
+from streams import assert_host_counts, metric, metrics, wait_until
 from streams import drained as group_drained
 from streams import publish as publish_to
 
@@ -341,6 +341,7 @@ def population(n_hosts, n_messages, seed, orgs=3):
 
 def assert_one_host_each(db, n_hosts):
     assert db.query("SELECT count(*) FROM hbi_host") == [(n_hosts,)]
+    assert_host_counts(db)
     assert db.query("SELECT count(DISTINCT (org_id, subscription_manager_id)) FROM hbi_host") == \
         [(n_hosts,)]
 
