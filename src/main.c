@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include "cmd/cmd.h"
+#include "core/jsonarena.h"
 
 static const struct cli_cmd root_subs[] = {
     {"db", {"database"}, "database operations", NULL, NULL, NULL, cmd_db_subs, 0, NULL},
@@ -37,5 +38,6 @@ int main(int argc, char **argv)
 {
     /* A peer closing a socket must be an error return, not a dead process. */
     signal(SIGPIPE, SIG_IGN);
+    json_arena_install(); /* before any json_t exists */
     return cli_main(&root, &cmd_hooks, argc, argv);
 }

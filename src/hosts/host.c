@@ -53,6 +53,11 @@ void host_in_release(struct host_in *h)
     memset(h, 0, sizeof(*h));
 }
 
+void host_in_forget_json(struct host_in *h)
+{
+    h->facts = h->tags = h->system_profile = NULL;
+}
+
 void host_msg_release(struct host_msg *m)
 {
     host_in_release(&m->host);
@@ -565,16 +570,25 @@ static bool tag_listed(const json_t *list, const char *ns, const char *key, cons
     return false;
 }
 
-/* Records a tag's compact JSON text in seen; false when it was there. */
+static int dump_to_buf(const char *s, size_t n, void *b)
+{
+    buf_put(b, s, n);
+    return 0;
+}
+
+/* Records a tag's compact JSON text in seen; false when it was there.
+ * (json_dump_callback, not json_dumps: its text would be jansson's to
+ * free, from a message's arena.) */
 static bool tag_seen(json_t *seen, const json_t *tag)
 {
-    char *text = json_dumps(tag, JSON_COMPACT);
-    if (!text)
+    struct buf text;
+    buf_init(&text, BUF_NOLIMIT);
+    if (json_dump_callback(tag, dump_to_buf, &text, JSON_COMPACT) < 0)
         abort(); /* out of memory */
-    bool was = json_object_get(seen, text) != NULL;
+    bool was = json_object_get(seen, buf_str(&text)) != NULL;
     if (!was)
-        json_object_set_new(seen, text, json_true());
-    free(text);
+        json_object_set_new(seen, buf_str(&text), json_true());
+    buf_release(&text);
     return was;
 }
 

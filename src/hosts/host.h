@@ -90,6 +90,10 @@ struct host_in {
     char stale_timestamp[32];   /* the same as "YYYY-MM-DDTHH:MM:SS.ffffffZ" */
 };
 
+/* Drops h's JSON members without releasing them: for trees that go with
+ * their arena (core/jsonarena.h). */
+void host_in_forget_json(struct host_in *h);
+
 /* One ingress message. */
 struct host_msg {
     char request_id[HOST_REQUEST_ID_MAX + 1]; /* "" when not sent */

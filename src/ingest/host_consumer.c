@@ -19,6 +19,7 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
+#include "core/jsonarena.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "db/pg.h"
@@ -63,13 +64,15 @@ struct batch {
     size_t nw;
     struct host_store_result *res; /* one, or one per write after a refusal */
     size_t nres;
+    struct json_arena *arena; /* the consumer's: holds the messages' trees */
 };
 
 struct consumer {
     struct hosts_ctx *x;
     struct stream_reader r;
     PGconn *pg;
-    struct buf cmds, json; /* kept from batch to batch: no big frees */
+    struct buf cmds, json;   /* kept from batch to batch: no big frees */
+    struct json_arena arena; /* the batch's message trees (core/jsonarena.h) */
     char events_max[24], status_max[24], dead_letter_max[24];
     bool queued;       /* its batch has not taken its locks yet (x->mu) */
     uint64_t first[2]; /* the stream id of its batch's first entry */
@@ -306,6 +309,8 @@ static struct batch *batch_new(struct consumer *c, redisReply *reply, const redi
     b->err = xcalloc(n + 1, sizeof(*b->err));
     b->w = xcalloc(n + 1, sizeof(*b->w));
     b->w_of = xcalloc(n + 1, sizeof(*b->w_of));
+    b->arena = &c->arena;
+    json_arena_begin(b->arena);
     for (size_t e = 0, i = 0; e < list->elements && i < n; e++) {
         if (!keep[e])
             continue;
@@ -325,6 +330,7 @@ static struct batch *batch_new(struct consumer *c, redisReply *reply, const redi
         }
         i++;
     }
+    json_arena_end();
     return b;
 }
 
@@ -336,8 +342,11 @@ static void batch_free(struct batch *b)
     for (size_t i = 0; i < b->nw; i++)
         host_write_release(&b->w[i]);
     for (size_t i = 0; i < b->n; i++) {
-        if (b->why[i] == HOST_OK)
+        if (b->why[i] == HOST_OK) {
+            if (json_arena_active()) /* the trees go with the arena: no walk to free nothing */
+                host_in_forget_json(&b->msg[i].host);
             host_msg_release(&b->msg[i]);
+        }
         buf_release(&b->err[i]);
     }
     free(b->ids);
@@ -350,6 +359,7 @@ static void batch_free(struct batch *b)
     free(b->w);
     free(b->w_of);
     freeReplyObject(b->reply);
+    json_arena_reset(b->arena);
     free(b);
 }
 
@@ -696,6 +706,7 @@ int hosts_consume(const struct config *cfg, struct metrics_registry *reg, atomic
     for (int i = 0; i < n; i++) {
         buf_release(&cs[i].cmds);
         buf_release(&cs[i].json);
+        json_arena_release(&cs[i].arena);
         rds_conn_release(&cs[i].r.rds);
         if (cs[i].pg)
             PQfinish(cs[i].pg);
