@@ -45,16 +45,12 @@ BEGIN
         USING ERRCODE = 'check_violation';
 END $$;
 
-DROP TRIGGER IF EXISTS hbi_host_count_ins ON hbi_host;
 CREATE TRIGGER hbi_host_count_ins AFTER INSERT ON hbi_host
     REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION hbi_host_count_add();
-DROP TRIGGER IF EXISTS hbi_host_count_del ON hbi_host;
 CREATE TRIGGER hbi_host_count_del AFTER DELETE ON hbi_host
     REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION hbi_host_count_add();
-DROP TRIGGER IF EXISTS hbi_host_count_trunc ON hbi_host;
 CREATE TRIGGER hbi_host_count_trunc AFTER TRUNCATE ON hbi_host
     FOR EACH STATEMENT EXECUTE FUNCTION hbi_host_count_clear();
-DROP TRIGGER IF EXISTS hbi_host_org_fixed ON hbi_host;
 CREATE TRIGGER hbi_host_org_fixed BEFORE UPDATE OF org_id ON hbi_host
     FOR EACH ROW WHEN (OLD.org_id IS DISTINCT FROM NEW.org_id)
     EXECUTE FUNCTION hbi_host_org_fixed();

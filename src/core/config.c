@@ -673,7 +673,7 @@ static const struct key keys[] = {
     KEY("api.tokens", T_API_TOKENS, api.tokens),
     KEY("api.database.dsn", T_STRING, api.database.dsn, .flags = K_OPTIONAL | K_SECRET),
 /* The keys of one stream consumer section (struct config_stream). */
-#define STREAM_KEYS(sec, field, stream_def, dlq_def, batch_def, metrics_def)                       \
+#define STREAM_KEYS(sec, field, stream_def, dlq_def, batch_def, conc_def, metrics_def)             \
     KEY("ingest." sec ".stream", T_STRING, field.stream, .def_s = stream_def,                      \
         .check = check_stream_name),                                                               \
         KEY("ingest." sec ".group", T_STRING, field.group, .def_s = "inventory",                   \
@@ -685,7 +685,7 @@ static const struct key keys[] = {
         KEY("ingest." sec ".batch_size", T_INT, field.batch_size, .min = 1, .max = 10000,          \
             .def = batch_def),                                                                     \
         KEY("ingest." sec ".concurrency", T_INT, field.concurrency, .min = 1, .max = 64,           \
-            .def = 1),                                                                             \
+            .def = conc_def),                                                                      \
         KEY("ingest." sec ".max_message_size", T_INT, field.max_message_size, .min = 256,          \
             .max = 16 << 20, .def = 64 << 10),                                                     \
         KEY("ingest." sec ".block", T_DURATION, field.block_ms, .min = 10, .max = MINUTE,          \
@@ -698,12 +698,14 @@ static const struct key keys[] = {
             .def_s = metrics_def, .check = check_listen),                                          \
         KEY("ingest." sec ".metrics.path", T_STRING, field.metrics.path, .def_s = "/metrics",      \
             .check = check_http_path)
-    STREAM_KEYS("scans", ingest.scans, "scan-topic", "scan-topic-dlq", 2500, "127.0.0.1:6082"),
+    STREAM_KEYS("scans", ingest.scans, "scan-topic", "scan-topic-dlq", 2500, 1, "127.0.0.1:6082"),
     KEY("ingest.scans.writers", T_INT, ingest.scans.writers, .min = 1, .max = 8, .def = 1),
     KEY("ingest.scans.cache_entries", T_INT, ingest.scans.cache_entries, .min = 0, .max = 1 << 26,
         .def = 1 << 17),
+    /* two host consumers: one's CPU overlaps the other's PostgreSQL and
+     * Redis round trips (docs/hosts.md, Performance) */
     STREAM_KEYS("hosts", ingest.hosts, "platform.inventory.host-ingress",
-                "platform.inventory.host-ingress-dlq", 1000, "127.0.0.1:6083"),
+                "platform.inventory.host-ingress-dlq", 1000, 2, "127.0.0.1:6083"),
     KEY("hosts.events", T_STRING, hosts.events, .def_s = "platform.inventory.events",
         .check = check_stream_name),
     KEY("hosts.events_max", T_INT, hosts.events_max, .min = 1, .max = 100000000, .def = 1000000),

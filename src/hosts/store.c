@@ -580,9 +580,10 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* BEGIN and the advisory locks on the batch's ID-fact values, in one
- * sorted statement; *begun once the transaction is open. The gate is
- * around both, so that gated batches also start (now(), their hosts'
- * modified_on) in the gate's order. */
+ * sorted statement; *begun once the transaction is open. The gate opens
+ * before both, so that gated batches also start (now(), their hosts'
+ * modified_on) in the gate's order; it closes after the candidates are
+ * locked too (host_store_gated). */
 static int begin_locked(PGconn *pg, const struct batch *b, const struct host_store_gate *gate,
                         bool *begun, char *state, struct buf *err)
 {
@@ -611,8 +612,6 @@ static int begin_locked(PGconn *pg, const struct batch *b, const struct host_sto
         gate->before(gate->arg);
     *begun = run(pg, "BEGIN", state, err) == 0;
     PGresult *r = *begun ? exec_stmt(pg, S_LOCK, p, state, err) : NULL;
-    if (gate && gate->after)
-        gate->after(gate->arg);
     PQclear(r);
     buf_release(&a);
     return r ? 0 : -1;
@@ -1096,8 +1095,6 @@ static void list_done(struct batch *b, size_t *done_of, struct host_store_result
 static int in_transaction(PGconn *pg, struct batch *b, size_t *rec_of,
                           struct host_store_result *out, struct buf *err)
 {
-    if (fetch_candidates(pg, b, out->sqlstate, err) < 0)
-        return -1;
     match_all(b, rec_of);
     if (fetch_times(pg, b, out->sqlstate, err) < 0)
         return -1;
@@ -1153,8 +1150,16 @@ int host_store_gated(PGconn *pg, const struct host_write *w, size_t n,
     size_t *rec_of = xcalloc(n, sizeof(*rec_of));
     bool begun = false;
     int rc = prepare(pg, out->sqlstate, err);
-    if (rc == 0)
+    if (rc == 0) {
+        /* The gate closes once the stored hosts the batch finds are locked
+         * too: a later batch may reach one of them through another ID fact
+         * (no advisory lock in common) and must then wait for this one. */
         rc = begin_locked(pg, &b, gate, &begun, out->sqlstate, err);
+        if (rc == 0)
+            rc = fetch_candidates(pg, &b, out->sqlstate, err);
+        if (gate && gate->after)
+            gate->after(gate->arg);
+    }
     if (rc == 0)
         rc = in_transaction(pg, &b, rec_of, out, err);
     if (rc == 0)

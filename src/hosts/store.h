@@ -80,12 +80,13 @@ void host_patch_json(struct buf *b, const json_t *v, bool spaced);
 int host_store(PGconn *pg, const struct host_write *w, size_t n, struct host_store_result *out,
                struct buf *err) MUSTCHECK;
 
-/* host_store with calls around BEGIN and the statement that takes the
- * advisory locks: before(arg) just before them (it may wait, e.g. for
- * batches read earlier to hold theirs, so that batches that share a host
- * commit, and all start, in the order they were read), after(arg) once
- * they returned, whatever happened. A failure before that point (preparing
- * the statements) calls neither. */
+/* host_store with calls around BEGIN, the statement that takes the
+ * advisory locks and the one that locks the stored hosts the batch finds:
+ * before(arg) just before them (it may wait, e.g. for batches read earlier
+ * to hold theirs, so that batches that share a host commit, and all start,
+ * in the order they were read), after(arg) once they returned, whatever
+ * happened. A failure before that point (preparing the statements) calls
+ * neither. */
 struct host_store_gate {
     void (*before)(void *arg);
     void (*after)(void *arg);

@@ -40,9 +40,10 @@ struct hosts_ctx {
     atomic_bool *stop;
     struct stream_metrics m;
     struct metric *created, *updated;
-    /* Batches take their advisory locks in the order they were read. */
+    /* Batches take their locks, and publish, in the order they were read. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_mutex_t read_mu; /* one XREADGROUP at a time, until its batch is queued */
     struct consumer *cs;
     int n;
 };
@@ -67,6 +68,9 @@ struct batch {
     struct json_arena *arena; /* the consumer's: holds the messages' trees */
 };
 
+/* The steps the batches of a process take in read order. */
+enum step { STEP_LOCK, STEP_PUBLISH, NSTEPS };
+
 struct consumer {
     struct hosts_ctx *x;
     struct stream_reader r;
@@ -74,7 +78,7 @@ struct consumer {
     struct buf cmds, json;   /* kept from batch to batch: no big frees */
     struct json_arena arena; /* the batch's message trees (core/jsonarena.h) */
     char events_max[24], status_max[24], dead_letter_max[24];
-    bool queued;       /* its batch has not taken its locks yet (x->mu) */
+    bool todo[NSTEPS]; /* its batch has the step still to do (x->mu) */
     uint64_t first[2]; /* the stream id of its batch's first entry */
 };
 
@@ -107,7 +111,9 @@ static const char *reason_of(const struct batch *b, size_t i)
  * commit out of stream order, which matters to a host re-reported through
  * one ID fact before its first report was written. So a batch takes its
  * locks only when none read before it (its first entry id is smaller) is
- * still to take them. Batches that share no value then write in parallel. */
+ * still to take them. Batches that share no value then write in parallel.
+ * Likewise a batch publishes its events only after the batches read
+ * before it: a host's events are in the order of its writes. */
 
 static void stream_id(const char *id, uint64_t v[2])
 {
@@ -125,30 +131,38 @@ static void queue_enter(struct consumer *c, const char *first_id)
 {
     pthread_mutex_lock(&c->x->mu);
     stream_id(first_id, c->first);
-    c->queued = true;
+    for (int k = 0; k < NSTEPS; k++)
+        c->todo[k] = true;
+    pthread_mutex_unlock(&c->x->mu);
+}
+
+/* Marks step k of c's batch done (every step when k is NSTEPS). */
+static void step_done(struct consumer *c, enum step k)
+{
+    pthread_mutex_lock(&c->x->mu);
+    for (int i = 0; i < NSTEPS; i++)
+        if (i == (int)k || k == NSTEPS)
+            c->todo[i] = false;
+    pthread_cond_broadcast(&c->x->cv);
     pthread_mutex_unlock(&c->x->mu);
 }
 
 static void queue_leave(struct consumer *c)
 {
-    pthread_mutex_lock(&c->x->mu);
-    if (c->queued) {
-        c->queued = false;
-        pthread_cond_broadcast(&c->x->cv);
-    }
-    pthread_mutex_unlock(&c->x->mu);
+    step_done(c, NSTEPS);
 }
 
-/* host_store's gate: waits until no batch read earlier is to lock. */
-static void my_turn(void *arg)
+/* Waits until no batch read before c's has step k still to do. */
+static void wait_turn(struct consumer *c, enum step k)
 {
-    struct consumer *c = arg;
     struct hosts_ctx *x = c->x;
     pthread_mutex_lock(&x->mu);
     for (;;) {
         bool earlier = false;
-        for (int i = 0; i < x->n && c->queued; i++)
-            earlier |= &x->cs[i] != c && x->cs[i].queued && older(x->cs[i].first, c->first);
+        for (int i = 0; i < x->n && c->todo[k]; i++) {
+            const struct consumer *o = &x->cs[i];
+            earlier |= o != c && o->todo[k] && older(o->first, c->first);
+        }
         if (!earlier)
             break;
         pthread_cond_wait(&x->cv, &x->mu);
@@ -156,9 +170,15 @@ static void my_turn(void *arg)
     pthread_mutex_unlock(&x->mu);
 }
 
+/* host_store's gate: waits until no batch read earlier is to lock. */
+static void my_turn(void *arg)
+{
+    wait_turn(arg, STEP_LOCK);
+}
+
 static void locked(void *arg)
 {
-    queue_leave(arg);
+    step_done(arg, STEP_LOCK);
 }
 
 /* The entries of list that have an id (keep[i]); their count. */
@@ -506,18 +526,28 @@ static void count(struct consumer *c, const struct batch *b)
     metrics_inc(c->x->m.consumed, (const char *[]){stream}, (double)b->n);
 }
 
+/* Queues a batch as soon as it is read, before any later read is sent
+ * (stream_reader.read_mu): a big batch still arriving must not be taken
+ * over by a small one read after it. */
+static void seen(void *arg, const redisReply *list)
+{
+    for (size_t i = 0; i < list->elements; i++) {
+        const char *id = stream_entry_id(list->element[i]);
+        if (id) {
+            queue_enter(arg, id);
+            return;
+        }
+    }
+}
+
 /* A batch read (or reclaimed): validated, written, published and acked. */
 static void take(void *arg, redisReply *reply, const redisReply *list, bool reclaimed)
 {
-    (void)reclaimed;
     struct consumer *c = arg;
     bool *keep = xcalloc(list->elements + 1, sizeof(*keep));
     size_t n = with_ids(list, keep);
-    for (size_t i = 0; i < list->elements; i++)
-        if (keep[i]) {
-            queue_enter(c, stream_entry_id(list->element[i]));
-            break;
-        }
+    if (reclaimed) /* read ones were queued when read (seen) */
+        seen(c, list);
     struct batch *b = n ? batch_new(c, reply, list, keep, n) : NULL;
     free(keep);
     if (!b) {
@@ -525,7 +555,10 @@ static void take(void *arg, redisReply *reply, const redisReply *list, bool recl
         return;
     }
     redisContext *rc = rds_conn_get(&c->r.rds, c->x->stop);
-    if (rc && track_received(c, rc, b) && write_batch(c, b) && publish(c, rc, b))
+    bool ok = rc && track_received(c, rc, b) && write_batch(c, b);
+    if (ok)
+        wait_turn(c, STEP_PUBLISH);
+    if (ok && publish(c, rc, b))
         count(c, b);
     else if (rc && !atomic_load(c->x->stop))
         rds_conn_broken(&c->r.rds); /* pending: redelivered or reclaimed */
@@ -684,6 +717,7 @@ int hosts_consume(const struct config *cfg, struct metrics_registry *reg, atomic
     struct consumer *cs = xcalloc((size_t)n, sizeof(*cs));
     pthread_mutex_init(&x.mu, NULL);
     pthread_cond_init(&x.cv, NULL);
+    pthread_mutex_init(&x.read_mu, NULL);
     x.cs = cs;
     x.n = n;
     log_info("ingest: consuming", LF_STR("stream", sc->stream), LF_STR("group", sc->group),
@@ -693,6 +727,8 @@ int hosts_consume(const struct config *cfg, struct metrics_registry *reg, atomic
         stream_reader_init(&cs[i].r, cfg, sc, i, stop, &x.m);
         cs[i].r.take = take;
         cs[i].r.arg = &cs[i];
+        cs[i].r.read_mu = &x.read_mu;
+        cs[i].r.seen = seen;
         buf_init(&cs[i].cmds, BUF_NOLIMIT);
         buf_init(&cs[i].json, BUF_NOLIMIT);
         snprintf(cs[i].events_max, sizeof(cs[i].events_max), "%d", cfg->hosts.events_max);
@@ -713,6 +749,7 @@ int hosts_consume(const struct config *cfg, struct metrics_registry *reg, atomic
     }
     pthread_mutex_destroy(&x.mu);
     pthread_cond_destroy(&x.cv);
+    pthread_mutex_destroy(&x.read_mu);
     free(cs);
     log_info("ingest: stopped", LF_STR("stream", sc->stream));
     return ran ? 0 : 1;

@@ -303,10 +303,17 @@ void stream_read_loop(struct stream_reader *r)
         }
         const char *argv[] = {"XREADGROUP", "GROUP", sc->group, r->name,    "COUNT", n,
                               "BLOCK",      block,   "STREAMS", sc->stream, ">"};
+        if (r->read_mu)
+            pthread_mutex_lock(r->read_mu);
         redisReply *rep = ok ? cmd(r, rc, (int)ARRAY_SIZE(argv), argv) : NULL;
-        if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
-            rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2 &&
-            has_entries(rep->element[0]->element[1]))
+        bool got = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 &&
+                   rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2 &&
+                   has_entries(rep->element[0]->element[1]);
+        if (got && r->seen)
+            r->seen(r->arg, rep->element[0]->element[1]);
+        if (r->read_mu)
+            pthread_mutex_unlock(r->read_mu);
+        if (got)
             r->take(r->arg, rep, rep->element[0]->element[1], false);
         else if (rep)
             freeReplyObject(rep); /* BLOCK timed out: nil */

@@ -5,6 +5,7 @@
 #ifndef INV_INGEST_STREAM_H
 #define INV_INGEST_STREAM_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,6 +40,11 @@ struct stream_reader {
     int64_t next_claim_ms;
     void (*take)(void *arg, redisReply *reply, const redisReply *list, bool reclaimed);
     void *arg;
+    /* Optional: read_mu is held from sending XREADGROUP until seen(arg,
+     * list) has returned, so that the readers sharing it learn of their
+     * batches in the order Redis handed them out. */
+    pthread_mutex_t *read_mu;
+    void (*seen)(void *arg, const redisReply *list);
 };
 
 /* Fills r's name and connection (rds options o), read timeout covering

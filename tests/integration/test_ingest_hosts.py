@@ -301,7 +301,8 @@ def test_invalid_messages_are_dead_lettered_and_counted(hosts, redis_db, db):
     n = len(invalid) + 1
     wait_until(lambda: drained(redis_db, n))
     assert [r[5] for r in rows(db)] == ["good"]
-    dead = redis_db.xrange(DLQ)
+    # in stream order (two consumers may dead-letter their batches in either order)
+    dead = sorted(redis_db.xrange(DLQ), key=lambda d: tuple(map(int, d[1]["id"].split("-"))))
     assert [(e["reason"], e["data"]) for _, e in dead] == invalid
     assert all(e["error"] for _, e in dead)
     ids = [e[0] for e in redis_db.xrange(STREAM)]
@@ -370,6 +371,37 @@ def test_several_consumers_share_the_stream(hosts, redis_db, db):
     assert len(consumers) == 4 and sum(c["pending"] for c in consumers) == 0
     for p in ps:
         p.stop()
+
+
+def test_consumers_of_a_process_keep_each_hosts_order(hosts, redis_db, db):
+    """Two consumers; batches alternate between slow ones (messages near
+    the size limit: long to parse) and quick ones that re-report the same
+    hosts, so the consumer of a quick batch is ready first. Each host's
+    writes and events still follow the stream: the last display_name
+    wins, events in sequence."""
+    ids = [(u(), u()) for _ in range(15)]
+    pad = {"pad": "x" * 50000}
+    messages = []
+    for k in range(16):
+        for h, (smid, iid) in enumerate(ids):
+            fact = {"subscription_manager_id": smid, "insights_id": iid} if k == 0 else \
+                {"insights_id": iid} if k % 2 else {"subscription_manager_id": smid}
+            host = dict(fact, display_name=f"h{h}-{k:04d}")
+            if k % 2 == 0:
+                host["system_profile"] = pad
+            messages.append(message(host))
+    publish(redis_db, messages)
+    p = hosts(batch_size=len(ids), concurrency=2)
+    wait_until(lambda: drained(redis_db, len(messages)), timeout=180)
+    got = dict(db.query("SELECT subscription_manager_id::text, display_name FROM hbi_host"))
+    assert got == {smid: f"h{h}-0015" for h, (smid, _) in enumerate(ids)}
+    names = {}
+    for _, e in redis_db.xrange(EVENTS):
+        names.setdefault(e["id"], []).append(json.loads(e["data"])["host"]["display_name"])
+    assert len(names) == len(ids)
+    for hid, seen in names.items():
+        assert seen == sorted(seen) and len(seen) == 16, (hid, seen)
+    p.stop()
 
 
 def test_a_message_postgres_refuses_is_dead_lettered_alone(hosts, redis_db, db):
