@@ -849,7 +849,9 @@ enum { PAGE_LIST = 0, PAGE_KEYED = 1, PAGE_NEED_ONE = 2 };
  * a 404 too (none of the ids is visible). */
 static void page_run(struct api_server *s, struct call *c, unsigned how, struct resp *r)
 {
-    PGresult *res = run(s, API_DB_READ, &c->st, r);
+    /* generic plans: the LIMIT/OFFSET parameters would have every page
+     * planned anew (internal.h) */
+    PGresult *res = run(s, API_DB_READ_GENERIC, &c->st, r);
     if (!res)
         return;
     if (PQntuples(res) == 0 && c->q.page > 1)

@@ -42,8 +42,12 @@ void api_set_error(struct resp *r, unsigned int status, const char *error, const
 void api_set_json_text(struct resp *r, struct buf *out, int rc);
 
 /* Which PostgreSQL connection of the thread: reads go to api.database.dsn
- * when set (a replica), writes always to database.dsn. */
-enum api_db { API_DB_READ, API_DB_WRITE };
+ * when set (a replica), writes always to database.dsn. API_DB_READ_GENERIC
+ * is a read session whose prepared statements always use their generic
+ * plan (plan_cache_mode), for statements whose parameters never change the
+ * best plan but make PostgreSQL plan every execution anew (a LIMIT $n):
+ * the HBI pages, where planning cost as much as running them. */
+enum api_db { API_DB_READ, API_DB_WRITE, API_DB_READ_GENERIC };
 
 /* Runs sql as a prepared statement on the thread's connection (reads are
  * retried once on a new connection after a broken one; writes are not).

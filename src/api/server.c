@@ -96,6 +96,7 @@ struct api_pg {
 /* What one server thread owns: its connections and their statements. */
 struct api_slot {
     struct api_pg rd;     /* reads: api.database.dsn when set, else database.dsn */
+    struct api_pg gen;    /* reads on generic plans (API_DB_READ_GENERIC), the same DSN */
     struct api_pg wr;     /* writes (/api/inventory/v1) when reads go to a replica */
     struct rds_conn *rds; /* Redis, opened on first use */
 };
@@ -143,6 +144,7 @@ static void pg_close(struct api_pg *p)
 static void slot_free(struct api_slot *slot)
 {
     pg_close(&slot->rd);
+    pg_close(&slot->gen);
     pg_close(&slot->wr);
     rds_conn_release(slot->rds);
     free(slot->rds);
@@ -190,6 +192,8 @@ static void redis_failed(struct api_server *s, redisContext *c, const struct buf
 static struct api_pg *thread_pg(struct api_server *s, enum api_db db)
 {
     struct api_slot *slot = thread_slot(s);
+    if (db == API_DB_READ_GENERIC)
+        return &slot->gen;
     return db == API_DB_WRITE && s->cfg->api.database.dsn ? &slot->wr : &slot->rd;
 }
 
@@ -205,10 +209,10 @@ static PGconn *thread_conn(struct api_server *s, enum api_db db)
     buf_init(&err, 2048);
     const struct config *cfg = s->cfg;
     const char *dsn =
-        cfg->api.database.dsn && p == &tl_slot->rd ? cfg->api.database.dsn : cfg->database.dsn;
+        cfg->api.database.dsn && p != &tl_slot->wr ? cfg->api.database.dsn : cfg->database.dsn;
     char setting[64];
     snprintf(setting, sizeof(setting), "%lld", (long long)cfg->api.request_timeout_ms);
-    const char *params[] = {setting};
+    const char *params[] = {setting, db == API_DB_READ_GENERIC ? "force_generic_plan" : "auto"};
     PGconn *c = NULL;
     if (pg_connect(dsn ? dsn : "", cfg->database.connect_timeout_ms, &c, &err) < 0 ||
         pg_run(
@@ -216,11 +220,8 @@ static PGconn *thread_conn(struct api_server *s, enum api_db db)
             "SELECT set_config('statement_timeout', $1, false), "
             "set_config('TimeZone', 'UTC', false), set_config('client_encoding', 'UTF8', false), "
             "set_config('jit', 'off', false), " /* compiling costs more than short queries save */
-            /* Our statements are scoped by parameters (org, keys, filters) whose values do not
-             * change the best plan, and a LIMIT $n would keep PostgreSQL on custom plans:
-             * planning each execution again cost as much as running a GET /hosts page. */
-            "set_config('plan_cache_mode', 'force_generic_plan', false)",
-            1, params, &err) < 0) {
+            "set_config('plan_cache_mode', $2, false)",
+            2, params, &err) < 0) {
         log_error("api: database connection failed", LF_STR("error", buf_str(&err)));
         if (c)
             PQfinish(c);
@@ -288,7 +289,7 @@ PGresult *api_query(struct api_server *s, enum api_db db, const char *sql, int n
                     const char *const *params, struct resp *r)
 {
     /* A write is not repeated: it may have run before the connection broke. */
-    for (int attempt = 0; attempt < (db == API_DB_READ ? 2 : 1); attempt++) {
+    for (int attempt = 0; attempt < (db != API_DB_WRITE ? 2 : 1); attempt++) {
         PGconn *c = thread_conn(s, db);
         if (!c) {
             api_set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "database unavailable", NULL);
