@@ -21,6 +21,7 @@
  * Statements are prepared once per connection. */
 #include "hosts/store.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,7 +34,27 @@
 
 /* ---- statements ---- */
 
-enum { S_LOCK, S_CANDIDATES, S_META, S_UPDATE, NSTMTS };
+enum { S_LOCK, S_CANDIDATES, S_PROBE, S_LOCK_IDS, S_META, S_UPDATE, NSTMTS };
+
+/* The columns of a candidate host, and the ids of the stored hosts the
+ * batch's ID-fact values find: exact (org, value) probes of the ID-fact
+ * indexes (LATERAL ... OFFSET 0 keeps them index probes under a generic
+ * plan). The hosts are then locked by id alone: a host a concurrent batch
+ * updates is re-read and re-checked against the id list only (a join
+ * would be re-checked against the old row and drop it). */
+#define CAND_COLS                                                                                  \
+    "SELECT id, org_id, provider_type, provider_id, subscription_manager_id, insights_id,"         \
+    " extract(epoch FROM modified_on)::float8 FROM hbi_host WHERE id = ANY ("
+#define PROBE_IDS                                                                                  \
+    "ARRAY(SELECT x.id FROM unnest($1::text[], $2::text[], $3::text[]) AS k(o, t, v),"             \
+    " LATERAL (SELECT id FROM hbi_host h WHERE h.org_id = k.o AND h.provider_type = k.t"           \
+    " AND h.provider_id = k.v OFFSET 0) AS x"                                                      \
+    " UNION ALL SELECT x.id FROM unnest($4::text[], $5::uuid[]) AS k(o, v),"                       \
+    " LATERAL (SELECT id FROM hbi_host h WHERE h.org_id = k.o"                                     \
+    " AND h.subscription_manager_id = k.v OFFSET 0) AS x"                                          \
+    " UNION ALL SELECT x.id FROM unnest($6::text[], $7::uuid[]) AS k(o, v),"                       \
+    " LATERAL (SELECT id FROM hbi_host h WHERE h.org_id = k.o AND h.insights_id = k.v"             \
+    " OFFSET 0) AS x)"
 
 static const struct {
     const char *name, *sql;
@@ -41,26 +62,11 @@ static const struct {
 } stmts[NSTMTS] = {
     [S_LOCK] = {"hbi_store_lock",
                 "SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k", 1},
-    /* exact (org, value) probes of the ID-fact indexes (LATERAL ... OFFSET 0
-     * keeps them index probes under a generic plan), then the hosts locked
-     * by id alone: a host a concurrent batch updates is re-read and
-     * re-checked against the id list only (a join would be re-checked
-     * against the old row and drop it) */
-    [S_CANDIDATES] =
-        {"hbi_store_candidates",
-         "SELECT id, org_id, provider_type, provider_id, subscription_manager_id, insights_id,"
-         " extract(epoch FROM modified_on)::float8 FROM hbi_host WHERE id = ANY (ARRAY("
-         " SELECT x.id FROM unnest($1::text[], $2::text[], $3::text[]) AS k(o, t, v),"
-         " LATERAL (SELECT id FROM hbi_host h WHERE h.org_id = k.o AND h.provider_type = k.t"
-         " AND h.provider_id = k.v OFFSET 0) AS x"
-         " UNION ALL SELECT x.id FROM unnest($4::text[], $5::uuid[]) AS k(o, v),"
-         " LATERAL (SELECT id FROM hbi_host h WHERE h.org_id = k.o"
-         " AND h.subscription_manager_id = k.v OFFSET 0) AS x"
-         " UNION ALL SELECT x.id FROM unnest($6::text[], $7::uuid[]) AS k(o, v),"
-         " LATERAL (SELECT id FROM hbi_host h WHERE h.org_id = k.o AND h.insights_id = k.v"
-         " OFFSET 0) AS x))"
-         " ORDER BY id FOR UPDATE",
-         7},
+    [S_CANDIDATES] = {"hbi_store_candidates", CAND_COLS PROBE_IDS ") ORDER BY id FOR UPDATE", 7},
+    /* the same hosts unlocked, and then some of them locked by id (a batch
+     * split around what the process's earlier batches hold) */
+    [S_PROBE] = {"hbi_store_probe", CAND_COLS PROBE_IDS ")", 7},
+    [S_LOCK_IDS] = {"hbi_store_lock_ids", CAND_COLS "$1::uuid[]) ORDER BY id FOR UPDATE", 1},
     /* every host the batch touches checks in now(): its staleness
      * timestamps depend on its org only */
     [S_META] = {"hbi_store_meta",
@@ -348,15 +354,37 @@ static void idx_put(struct idx *x, uint64_t h, size_t rec)
     x->rec[i] = rec + 1;
 }
 
+/* The hashes of the ID-fact values of a record (k[3]); their count. */
+static size_t rec_keys(const struct rec *c, uint64_t *k)
+{
+    size_t n = 0;
+    if (c->pid)
+        k[n++] = fact_hash(c->org, K_PROVIDER, c->ptype, c->pid);
+    if (c->smid)
+        k[n++] = fact_hash(c->org, K_SMID, c->smid, NULL);
+    if (c->iid)
+        k[n++] = fact_hash(c->org, K_INSIGHTS, c->iid, NULL);
+    return n;
+}
+
+/* ... and of a write */
+static size_t write_keys(const struct host_write *w, uint64_t *k)
+{
+    size_t n = 0;
+    if (w->provider_id)
+        k[n++] = fact_hash(w->org_id, K_PROVIDER, w->provider_type, w->provider_id);
+    if (w->smid)
+        k[n++] = fact_hash(w->org_id, K_SMID, w->smid, NULL);
+    if (w->insights_id)
+        k[n++] = fact_hash(w->org_id, K_INSIGHTS, w->insights_id, NULL);
+    return n;
+}
+
 static void idx_add_rec(struct batch *b, size_t r)
 {
-    const struct rec *c = &b->recs[r];
-    if (c->pid)
-        idx_put(&b->idx, fact_hash(c->org, K_PROVIDER, c->ptype, c->pid), r);
-    if (c->smid)
-        idx_put(&b->idx, fact_hash(c->org, K_SMID, c->smid, NULL), r);
-    if (c->iid)
-        idx_put(&b->idx, fact_hash(c->org, K_INSIGHTS, c->iid, NULL), r);
+    uint64_t k[3];
+    for (size_t i = 0, n = rec_keys(&b->recs[r], k); i < n; i++)
+        idx_put(&b->idx, k[i], r);
 }
 
 /* The record a provider pair names (the pair is unique per org). */
@@ -579,6 +607,49 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The hashes of the ID-fact values the writes send, sorted, each once
+ * (*n of them). */
+static uint64_t *batch_keys(const struct host_write *w, size_t nw, size_t *n)
+{
+    uint64_t *k = xcalloc(3 * nw + 1, sizeof(*k));
+    size_t nk = 0;
+    for (size_t i = 0; i < nw; i++)
+        nk += write_keys(&w[i], k + nk);
+    qsort(k, nk, sizeof(*k), cmp_u64);
+    size_t u = 0;
+    for (size_t i = 0; i < nk; i++)
+        if (u == 0 || k[i] != k[u - 1])
+            k[u++] = k[i];
+    *n = u;
+    return k;
+}
+
+static bool key_at(const uint64_t *k, size_t n, uint64_t key, size_t *at)
+{
+    const uint64_t *p = bsearch(&key, k, n, sizeof(*k), cmp_u64);
+    if (p)
+        *at = (size_t)(p - k);
+    return p != NULL;
+}
+
+/* The advisory locks on the sorted keys k[0..n), in one statement. */
+static int lock_keys(PGconn *pg, const uint64_t *k, size_t n, char *state, struct buf *err)
+{
+    if (n == 0)
+        return 0;
+    struct buf a;
+    buf_init(&a, BUF_NOLIMIT);
+    buf_putc(&a, '{');
+    for (size_t i = 0; i < n; i++)
+        buf_putf(&a, "%s%lld", i ? "," : "", (long long)k[i]);
+    buf_putc(&a, '}');
+    const char *p[] = {buf_str(&a)};
+    PGresult *r = exec_stmt(pg, S_LOCK, p, state, err);
+    PQclear(r);
+    buf_release(&a);
+    return r ? 0 : -1;
+}
+
 /* BEGIN and the advisory locks on the batch's ID-fact values, in one
  * sorted statement; *begun once the transaction is open. The gate opens
  * before both, so that gated batches also start (now(), their hosts'
@@ -587,34 +658,14 @@ static int cmp_u64(const void *a, const void *b)
 static int begin_locked(PGconn *pg, const struct batch *b, const struct host_store_gate *gate,
                         bool *begun, char *state, struct buf *err)
 {
-    const struct host_write *w = b->w;
-    uint64_t *k = xcalloc(3 * b->n + 1, sizeof(*k));
-    size_t nk = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        if (w[i].provider_id)
-            k[nk++] = fact_hash(w[i].org_id, K_PROVIDER, w[i].provider_type, w[i].provider_id);
-        if (w[i].smid)
-            k[nk++] = fact_hash(w[i].org_id, K_SMID, w[i].smid, NULL);
-        if (w[i].insights_id)
-            k[nk++] = fact_hash(w[i].org_id, K_INSIGHTS, w[i].insights_id, NULL);
-    }
-    qsort(k, nk, sizeof(*k), cmp_u64);
-    struct buf a;
-    buf_init(&a, BUF_NOLIMIT);
-    buf_putc(&a, '{');
-    for (size_t i = 0; i < nk; i++)
-        if (i == 0 || k[i] != k[i - 1])
-            buf_putf(&a, "%s%lld", a.len > 1 ? "," : "", (long long)k[i]);
-    buf_putc(&a, '}');
-    free(k);
-    const char *p[] = {buf_str(&a)};
+    size_t nk;
+    uint64_t *k = batch_keys(b->w, b->n, &nk);
     if (gate && gate->before)
         gate->before(gate->arg);
     *begun = run(pg, "BEGIN", state, err) == 0;
-    PGresult *r = *begun ? exec_stmt(pg, S_LOCK, p, state, err) : NULL;
-    PQclear(r);
-    buf_release(&a);
-    return r ? 0 : -1;
+    int rc = *begun ? lock_keys(pg, k, nk, state, err) : -1;
+    free(k);
+    return rc;
 }
 
 static const char *col_or_null(const PGresult *r, int row, int col)
@@ -622,8 +673,9 @@ static const char *col_or_null(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
-/* The stored hosts any sent ID-fact value finds, locked, in id order. */
-static int fetch_candidates(PGconn *pg, struct batch *b, char *state, struct buf *err)
+/* The stored hosts any sent ID-fact value finds (stmt S_CANDIDATES:
+ * locked, in id order; S_PROBE: as they are). */
+static PGresult *probe(PGconn *pg, const struct batch *b, int stmt, char *state, struct buf *err)
 {
     struct buf a[7];
     for (int i = 0; i < 7; i++)
@@ -647,11 +699,15 @@ static int fetch_candidates(PGconn *pg, struct batch *b, char *state, struct buf
     const char *p[7];
     for (int i = 0; i < 7; i++)
         p[i] = arr_text(&a[i]);
-    PGresult *r = exec_stmt(pg, S_CANDIDATES, p, state, err);
+    PGresult *r = exec_stmt(pg, stmt, p, state, err);
     for (int i = 0; i < 7; i++)
         buf_release(&a[i]);
-    if (!r)
-        return -1;
+    return r;
+}
+
+/* The hosts of r (CAND_COLS) as b's candidates; r cleared. */
+static void load_candidates(struct batch *b, PGresult *r)
+{
     for (int row = 0; row < PQntuples(r); row++) {
         size_t k = rec_add(b);
         struct rec *c = &b->recs[k];
@@ -665,7 +721,324 @@ static int fetch_candidates(PGconn *pg, struct batch *b, char *state, struct buf
     }
     b->ncand = b->nrecs;
     PQclear(r);
+}
+
+static int fetch_candidates(PGconn *pg, struct batch *b, char *state, struct buf *err)
+{
+    PGresult *r = probe(pg, b, S_CANDIDATES, state, err);
+    if (!r)
+        return -1;
+    load_candidates(b, r);
     return 0;
+}
+
+/* ---- a batch split around what the process's earlier batches hold ---- */
+
+/* One part of a batch in flight: the values it locks (or will) and the
+ * stored hosts it reaches. */
+struct host_claim {
+    struct host_claims *owner;
+    uint64_t *keys; /* sorted */
+    size_t nkeys;
+    char (*hosts)[UUID_LEN + 1]; /* sorted */
+    size_t nhosts;
+    struct host_claim **pinned; /* kept until this one ends */
+    size_t npinned;
+    unsigned pins;
+    bool ended;
+    struct host_claim *next;
+};
+
+void host_claims_init(struct host_claims *cs)
+{
+    pthread_mutex_init(&cs->mu, NULL);
+    cs->head = NULL;
+}
+
+void host_claims_destroy(struct host_claims *cs)
+{
+    pthread_mutex_destroy(&cs->mu);
+}
+
+static void claim_free_locked(struct host_claims *cs, struct host_claim *c);
+
+/* Drops one pin of each of list[0..n) and frees list (cs->mu held). */
+static void unpin_locked(struct host_claims *cs, struct host_claim **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (--list[i]->pins == 0 && list[i]->ended)
+            claim_free_locked(cs, list[i]);
+    free(list);
+}
+
+static void claim_free_locked(struct host_claims *cs, struct host_claim *c)
+{
+    for (struct host_claim **p = &cs->head; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    free(c->keys);
+    free(c->hosts);
+    unpin_locked(cs, c->pinned, c->npinned);
+    free(c);
+}
+
+static void claim_end(struct host_claim *c)
+{
+    if (!c)
+        return;
+    struct host_claims *cs = c->owner;
+    pthread_mutex_lock(&cs->mu);
+    c->ended = true;
+    if (c->pins == 0)
+        claim_free_locked(cs, c);
+    pthread_mutex_unlock(&cs->mu);
+}
+
+/* Every claim held now, pinned (*n of them): none goes while the caller
+ * decides its split against them, nor while its deferred part waits. */
+static struct host_claim **pin_all(struct host_claims *cs, size_t *n)
+{
+    pthread_mutex_lock(&cs->mu);
+    size_t k = 0;
+    for (const struct host_claim *c = cs->head; c; c = c->next)
+        k++;
+    struct host_claim **list = xcalloc(k + 1, sizeof(*list));
+    k = 0;
+    for (struct host_claim *c = cs->head; c; c = c->next) {
+        c->pins++;
+        list[k++] = c;
+    }
+    pthread_mutex_unlock(&cs->mu);
+    *n = k;
+    return list;
+}
+
+static void unpin(struct host_claims *cs, struct host_claim **list, size_t n)
+{
+    pthread_mutex_lock(&cs->mu);
+    unpin_locked(cs, list, n);
+    pthread_mutex_unlock(&cs->mu);
+}
+
+static int cmp_uuid(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* The batch's values joined into parts: by the writes that send them
+ * together and the stored hosts that carry them together; a part is held
+ * when any of its values or hosts is claimed by an earlier batch. */
+struct split {
+    uint64_t *keys; /* the batch's values, sorted (batch_keys) */
+    size_t nkeys;
+    size_t *up;
+    bool *held;                 /* of a root */
+    struct host_claim **pinned; /* every claim held when the split began */
+    size_t npinned;
+    bool *hit; /* pinned[i] holds a value or host of the batch */
+};
+
+/* Whether a claim of s->pinned has key k (or host id); the ones that do
+ * are marked hit. */
+static bool claimed_key(struct split *s, uint64_t k)
+{
+    bool any = false;
+    size_t at;
+    for (size_t i = 0; i < s->npinned; i++)
+        if (key_at(s->pinned[i]->keys, s->pinned[i]->nkeys, k, &at))
+            any = s->hit[i] = true;
+    return any;
+}
+
+static bool claimed_host(struct split *s, const char *id)
+{
+    bool any = false;
+    for (size_t i = 0; i < s->npinned; i++) {
+        const struct host_claim *c = s->pinned[i];
+        if (bsearch(id, c->hosts, c->nhosts, sizeof(*c->hosts), cmp_uuid))
+            any = s->hit[i] = true;
+    }
+    return any;
+}
+
+static size_t split_root(struct split *s, size_t i)
+{
+    while (s->up[i] != i) {
+        s->up[i] = s->up[s->up[i]];
+        i = s->up[i];
+    }
+    return i;
+}
+
+/* Joins the batch's values among k[0..n) (values it does not send are
+ * no link); marks their part held. */
+static void split_join(struct split *s, const uint64_t *k, size_t n, bool held)
+{
+    size_t first = SIZE_MAX, at;
+    for (size_t i = 0; i < n; i++) {
+        if (!key_at(s->keys, s->nkeys, k[i], &at))
+            continue;
+        size_t r = split_root(s, at);
+        if (first == SIZE_MAX) {
+            first = r;
+        } else if (r != first) {
+            s->up[r] = first;
+            s->held[first] |= s->held[r];
+        }
+        s->held[first] |= held;
+    }
+}
+
+static bool split_held(struct split *s, const uint64_t *k, size_t n)
+{
+    size_t at;
+    for (size_t i = 0; i < n; i++)
+        if (key_at(s->keys, s->nkeys, k[i], &at) && s->held[split_root(s, at)])
+            return true;
+    return false;
+}
+
+static bool rec_held(struct split *s, const struct rec *c)
+{
+    uint64_t k[3];
+    return split_held(s, k, rec_keys(c, k));
+}
+
+/* The claim of the values and hosts (of recs[0..n) and more[0..nmore))
+ * whose part is held (or not), with pinned (taken). */
+static struct host_claim *claim_part(struct split *s, bool held, const struct rec *recs, size_t n,
+                                     const struct rec *more, size_t nmore,
+                                     struct host_claim **pinned, size_t npinned)
+{
+    struct host_claim *c = xcalloc(1, sizeof(*c));
+    c->owner = NULL;
+    c->keys = xcalloc(s->nkeys + 1, sizeof(*c->keys));
+    for (size_t i = 0; i < s->nkeys; i++)
+        if (s->held[split_root(s, i)] == held)
+            c->keys[c->nkeys++] = s->keys[i];
+    c->hosts = xcalloc(n + nmore + 1, sizeof(*c->hosts));
+    for (size_t i = 0; i < n + nmore; i++) {
+        const struct rec *r = i < n ? &recs[i] : &more[i - n];
+        if (rec_held(s, r) == held)
+            memcpy(c->hosts[c->nhosts++], r->id, sizeof(*c->hosts));
+    }
+    qsort(c->hosts, c->nhosts, sizeof(*c->hosts), cmp_uuid);
+    c->pinned = pinned;
+    c->npinned = npinned;
+    return c;
+}
+
+static void claim_add(struct host_claims *cs, struct host_claim *c)
+{
+    c->owner = cs;
+    pthread_mutex_lock(&cs->mu);
+    c->next = cs->head;
+    cs->head = c;
+    pthread_mutex_unlock(&cs->mu);
+}
+
+/* Steps 1 and 2 of a batch split around gate->claims: BEGIN; the advisory
+ * locks of the values that no earlier batch claims, nor a write of the
+ * batch connects to a claimed one; the stored hosts every value finds, as
+ * they are (one that is claimed holds the values it carries); those of the
+ * free part locked by id (and re-read: a host another process changed may
+ * now connect a free value to a held one).
+ * With no claim held, this is begin_locked and fetch_candidates. wdef[i]:
+ * write i is deferred. Claims: *now for the free part (ended at its
+ * commit), *later for the deferred one, which pins the claims that held
+ * it until it is written. */
+static int split_locked(PGconn *pg, struct batch *b, const struct host_store_gate *gate, bool *wdef,
+                        struct host_claim **now, struct host_claim **later, bool *begun,
+                        char *state, struct buf *err)
+{
+    struct host_claims *cs = gate->claims;
+    struct split s = {.keys = NULL};
+    s.keys = batch_keys(b->w, b->n, &s.nkeys);
+    s.up = xcalloc(s.nkeys + 1, sizeof(*s.up));
+    s.held = xcalloc(s.nkeys + 1, sizeof(*s.held));
+    for (size_t i = 0; i < s.nkeys; i++)
+        s.up[i] = i;
+    uint64_t k[3];
+    for (size_t i = 0; i < b->n; i++)
+        split_join(&s, k, write_keys(&b->w[i], k), false);
+    if (gate->before)
+        gate->before(gate->arg);
+    s.pinned = pin_all(cs, &s.npinned);
+    s.hit = xcalloc(s.npinned + 1, sizeof(*s.hit));
+    for (size_t i = 0; i < s.nkeys; i++)
+        if (claimed_key(&s, s.keys[i]))
+            s.held[split_root(&s, i)] = true;
+    /* the values free so far locked first: no host with one of them can
+     * appear unseen while the stored hosts are probed */
+    uint64_t *free_keys = xcalloc(s.nkeys + 1, sizeof(*free_keys));
+    size_t nfree = 0;
+    for (size_t i = 0; i < s.nkeys; i++)
+        if (!s.held[split_root(&s, i)])
+            free_keys[nfree++] = s.keys[i];
+    *begun = run(pg, "BEGIN", state, err) == 0;
+    int rc = *begun ? lock_keys(pg, free_keys, nfree, state, err) : -1;
+    free(free_keys);
+    struct batch found = {.w = b->w, .n = b->n};
+    if (rc == 0 && s.npinned == 0) {
+        rc = fetch_candidates(pg, b, state, err); /* nothing is claimed: lock at once */
+    } else if (rc == 0) {
+        PGresult *r = probe(pg, b, S_PROBE, state, err);
+        if (r) {
+            load_candidates(&found, r);
+            for (size_t i = 0; i < found.nrecs; i++)
+                split_join(&s, k, rec_keys(&found.recs[i], k), claimed_host(&s, found.recs[i].id));
+            struct buf ids;
+            buf_init(&ids, BUF_NOLIMIT);
+            for (size_t i = 0; i < found.nrecs; i++)
+                if (!rec_held(&s, &found.recs[i]))
+                    arr_adds(&ids, found.recs[i].id);
+            const char *p[] = {arr_text(&ids)};
+            r = exec_stmt(pg, S_LOCK_IDS, p, state, err);
+            buf_release(&ids);
+        }
+        if (r)
+            load_candidates(b, r);
+        else
+            rc = -1;
+    }
+    if (rc == 0) {
+        for (size_t i = 0; i < b->ncand; i++)
+            split_join(&s, k, rec_keys(&b->recs[i], k), false);
+        bool any = false;
+        for (size_t i = 0; i < b->n; i++)
+            any |= wdef[i] = split_held(&s, k, write_keys(&b->w[i], k));
+        claim_add(cs, *now = claim_part(&s, false, b->recs, b->ncand, NULL, 0, NULL, 0));
+        /* The deferred part keeps the claims that held it: a host it
+         * reaches once they are written carries one of their values or
+         * was one of their hosts, and no later batch may write it first.
+         * Those that did not hold it are let go. */
+        struct host_claim **keep = xcalloc(s.npinned + 1, sizeof(*keep));
+        size_t nkeep = 0, nlet = 0;
+        for (size_t i = 0; any && i < s.npinned; i++)
+            if (s.hit[i])
+                keep[nkeep++] = s.pinned[i];
+        for (size_t i = 0; i < s.npinned; i++)
+            if (!any || !s.hit[i])
+                s.pinned[nlet++] = s.pinned[i];
+        unpin(cs, s.pinned, nlet);
+        if (any)
+            claim_add(cs, *later = claim_part(&s, true, b->recs, b->ncand, found.recs, found.nrecs,
+                                              keep, nkeep));
+        else
+            free(keep);
+    } else {
+        unpin(cs, s.pinned, s.npinned);
+    }
+    if (gate->after)
+        gate->after(gate->arg);
+    batch_release(&found);
+    free(s.keys);
+    free(s.up);
+    free(s.held);
+    free(s.hit);
+    return rc;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -1092,7 +1465,7 @@ static void list_done(struct batch *b, size_t *done_of, struct host_store_result
     free(order);
 }
 
-static int in_transaction(PGconn *pg, struct batch *b, size_t *rec_of,
+static int in_transaction(PGconn *pg, struct batch *b, size_t *rec_of, size_t *host_of,
                           struct host_store_result *out, struct buf *err)
 {
     match_all(b, rec_of);
@@ -1127,7 +1500,7 @@ static int in_transaction(PGconn *pg, struct batch *b, size_t *rec_of,
             rc = -1;
         }
     for (size_t i = 0; rc == 0 && i < b->n; i++)
-        out->host_of[i] = done_of[rec_of[i]];
+        host_of[i] = done_of[rec_of[i]];
     free(done_of);
     return rc;
 }
@@ -1148,9 +1521,26 @@ int host_store_gated(PGconn *pg, const struct host_write *w, size_t n,
         return 0;
     struct batch b = {.w = w, .n = n};
     size_t *rec_of = xcalloc(n, sizeof(*rec_of));
-    bool begun = false;
+    bool begun = false, *wdef = xcalloc(n + 1, sizeof(*wdef));
+    struct host_write *part = NULL;
+    struct host_claim *now = NULL;
+    size_t *host_of = out->host_of;
     int rc = prepare(pg, out->sqlstate, err);
-    if (rc == 0) {
+    if (rc == 0 && gate && gate->claims) {
+        rc = split_locked(pg, &b, gate, wdef, &now, &out->hold, &begun, out->sqlstate, err);
+        if (rc == 0 && out->hold) { /* b: the writes not deferred */
+            part = xcalloc(n + 1, sizeof(*part));
+            out->deferred = xcalloc(n + 1, sizeof(*out->deferred));
+            host_of = xcalloc(n + 1, sizeof(*host_of));
+            b.n = 0;
+            for (size_t i = 0; i < n; i++)
+                if (wdef[i])
+                    out->deferred[out->ndeferred++] = i;
+                else
+                    part[b.n++] = w[i];
+            b.w = part;
+        }
+    } else if (rc == 0) {
         /* The gate closes once the stored hosts the batch finds are locked
          * too: a later batch may reach one of them through another ID fact
          * (no advisory lock in common) and must then wait for this one. */
@@ -1160,10 +1550,14 @@ int host_store_gated(PGconn *pg, const struct host_write *w, size_t n,
         if (gate && gate->after)
             gate->after(gate->arg);
     }
-    if (rc == 0)
-        rc = in_transaction(pg, &b, rec_of, out, err);
+    if (rc == 0 && b.n)
+        rc = in_transaction(pg, &b, rec_of, host_of, out, err);
     if (rc == 0)
         rc = run(pg, "COMMIT", out->sqlstate, err);
+    claim_end(now);
+    if (rc == 0 && host_of != out->host_of)
+        for (size_t i = 0, k = 0; i < n; i++)
+            out->host_of[i] = wdef[i] ? SIZE_MAX : host_of[k++];
     if (rc < 0) {
         if (begun && PQstatus(pg) == CONNECTION_OK)
             PQclear(PQexec(pg, "ROLLBACK"));
@@ -1172,10 +1566,24 @@ int host_store_gated(PGconn *pg, const struct host_write *w, size_t n,
         free(out->hosts);
         out->hosts = NULL;
         out->nhosts = 0;
+        host_store_result_settle(out);
+        free(out->deferred);
+        out->deferred = NULL;
+        out->ndeferred = 0;
     }
+    if (host_of != out->host_of)
+        free(host_of);
+    free(part);
+    free(wdef);
     free(rec_of);
     batch_release(&b);
     return rc;
+}
+
+void host_store_result_settle(struct host_store_result *r)
+{
+    claim_end(r->hold);
+    r->hold = NULL;
 }
 
 void host_store_result_release(struct host_store_result *r)
@@ -1184,6 +1592,8 @@ void host_store_result_release(struct host_store_result *r)
         free(r->hosts[i].event);
     free(r->hosts);
     free(r->host_of);
+    host_store_result_settle(r);
+    free(r->deferred);
     memset(r, 0, sizeof(*r));
 }
 

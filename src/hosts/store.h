@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -39,11 +40,19 @@ struct host_done {
     char *event; /* the created/updated event, JSON text (owned) */
 };
 
+struct host_claim;
+
 struct host_store_result {
     struct host_done *hosts;
     size_t nhosts;
-    size_t *host_of;  /* per write: its index in hosts */
+    size_t *host_of;  /* per write: its index in hosts (SIZE_MAX: deferred) */
     char sqlstate[6]; /* of a failure, "" when none or not from PostgreSQL */
+    /* With a gate's claims: the writes (indices, in order) that share a
+     * value or a stored host with batches read earlier, not written; they
+     * are to be written (host_store) once those batches are, and stay
+     * claimed (hold) until host_store_result_settle(). */
+    size_t *deferred, ndeferred;
+    struct host_claim *hold;
 };
 
 /* w for a validated host h (which must outlive w, and so must request_id):
@@ -86,16 +95,37 @@ int host_store(PGconn *pg, const struct host_write *w, size_t n, struct host_sto
  * to hold theirs, so that batches that share a host commit, and all start,
  * in the order they were read), after(arg) once they returned, whatever
  * happened. A failure before that point (preparing the statements) calls
- * neither. */
+ * neither. With claims (struct host_claims below), the writes that share
+ * an ID-fact value or a stored host with what the process's earlier
+ * batches claim are not written but left in out->deferred, and the rest
+ * commits without waiting for those batches. */
+struct host_claims;
 struct host_store_gate {
     void (*before)(void *arg);
     void (*after)(void *arg);
     void *arg;
+    struct host_claims *claims; /* NULL: the whole batch waits for what it shares */
 };
 int host_store_gated(PGconn *pg, const struct host_write *w, size_t n,
                      const struct host_store_gate *gate, struct host_store_result *out,
                      struct buf *err) MUSTCHECK;
 void host_store_result_release(struct host_store_result *r);
+/* Ends the claim on r's deferred writes: call once they are written. */
+void host_store_result_settle(struct host_store_result *r);
+
+/* What the batches of one process have in flight hold, for the gate: the
+ * ID-fact values they lock and the stored hosts they reach, written now
+ * or deferred (docs/hosts.md, Ingestion). A batch writes what shares
+ * none of it at once and defers the rest; it takes its claims and checks
+ * them in the gate's order, so a later batch never overtakes an earlier
+ * one on a host. Claims of a batch written before a deferred part of a
+ * later one stay until that part is written. */
+struct host_claims {
+    pthread_mutex_t mu;
+    struct host_claim *head;
+};
+void host_claims_init(struct host_claims *cs);
+void host_claims_destroy(struct host_claims *cs); /* every claim ended */
 
 /* True for failures that retrying the same batch cannot cure: the data
  * (SQLSTATE classes 22, 23 other than unique violations, 42). */

@@ -39,11 +39,12 @@ struct hosts_ctx {
     const struct config_stream *sc;
     atomic_bool *stop;
     struct stream_metrics m;
-    struct metric *created, *updated;
+    struct metric *created, *updated, *deferred;
     /* Batches take their locks, and publish, in the order they were read. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    pthread_mutex_t read_mu; /* one XREADGROUP at a time, until its batch is queued */
+    pthread_mutex_t read_mu;   /* one XREADGROUP at a time, until its batch is queued */
+    struct host_claims claims; /* what the batches in flight hold (store.h) */
     struct consumer *cs;
     int n;
 };
@@ -68,8 +69,10 @@ struct batch {
     struct json_arena *arena; /* the consumer's: holds the messages' trees */
 };
 
-/* The steps the batches of a process take in read order. */
-enum step { STEP_LOCK, STEP_PUBLISH, NSTEPS };
+/* The steps the batches of a process take in read order: the locks (and
+ * claims) of the part written at once; every write, the deferred part
+ * included; the events. */
+enum step { STEP_LOCK, STEP_WRITE, STEP_PUBLISH, NSTEPS };
 
 struct consumer {
     struct hosts_ctx *x;
@@ -385,10 +388,10 @@ static void batch_free(struct batch *b)
 
 /* ---- writing ---- */
 
-/* host_store of writes [from, from + n), retried with backoff while the
- * failure is transient. 1 committed, 0 refused for its data, -1 stopping. */
-static int store(struct consumer *c, struct batch *b, size_t from, size_t n,
-                 struct host_store_result *out)
+/* host_store_gated of w[0..n), retried with backoff while the failure is
+ * transient. 1 committed, 0 refused for its data, -1 stopping. */
+static int store(struct consumer *c, const struct host_write *w, size_t n,
+                 const struct host_store_gate *gate, struct host_store_result *out)
 {
     const char *stream = c->x->sc->stream;
     int64_t wait = STREAM_RETRY_FIRST_MS;
@@ -398,8 +401,7 @@ static int store(struct consumer *c, struct batch *b, size_t from, size_t n,
         memset(out, 0, sizeof(*out));
         PGconn *pg = db(c);
         int64_t t0 = mono_ms();
-        const struct host_store_gate gate = {my_turn, locked, c};
-        if (pg && host_store_gated(pg, b->w + from, n, &gate, out, &err) == 0) {
+        if (pg && host_store_gated(pg, w, n, gate, out, &err) == 0) {
             metrics_observe(c->x->m.commit, (const char *[]){stream},
                             (double)(mono_ms() - t0) / 1e3);
             buf_release(&err);
@@ -428,27 +430,50 @@ static int store(struct consumer *c, struct batch *b, size_t from, size_t n,
     }
 }
 
-/* Writes the valid entries: the whole batch in one transaction or, when
- * PostgreSQL refuses its data, one by one so that only the culprits are
+/* Writes the valid entries: the whole batch in one transaction, but for
+ * the part that shares a value or a host with batches read earlier, which
+ * waits until those are written and goes in a second one; or, when
+ * PostgreSQL refuses the data, one by one, so that only the culprits are
  * dead-lettered. false when stopping (then nothing is acked). */
 static bool write_batch(struct consumer *c, struct batch *b)
 {
-    b->res = xcalloc(b->nw + 1, sizeof(*b->res));
-    int got = b->nw ? store(c, b, 0, b->nw, &b->res[0]) : 1;
+    b->res = xcalloc(b->nw + 2, sizeof(*b->res));
+    if (b->nw == 0)
+        return true;
+    const struct host_store_gate split = {my_turn, locked, c, &c->x->claims};
+    int got = store(c, b->w, b->nw, &split, &b->res[0]);
     if (got < 0)
         return false;
+    struct host_store_result *first = &b->res[0];
+    bool *todo = xcalloc(b->nw + 1, sizeof(*todo)); /* writes left for one by one */
     if (got == 1) {
-        b->nres = b->nw ? 1 : 0;
-        return true;
+        b->nres = 1;
+        if (first->ndeferred) {
+            metrics_inc(c->x->deferred, (const char *[]){c->x->sc->stream},
+                        (double)first->ndeferred);
+            wait_turn(c, STEP_WRITE);
+            struct host_write *w = xcalloc(first->ndeferred + 1, sizeof(*w));
+            for (size_t k = 0; k < first->ndeferred; k++)
+                w[k] = b->w[first->deferred[k]];
+            got = store(c, w, first->ndeferred, NULL, &b->res[1]);
+            free(w);
+            b->nres += got == 1;
+            for (size_t k = 0; got == 0 && k < first->ndeferred; k++)
+                todo[first->deferred[k]] = true;
+        }
+    } else {
+        wait_turn(c, STEP_WRITE);
+        for (size_t i = 0; i < b->nw; i++)
+            todo[i] = true;
     }
-    for (size_t i = 0; i < b->n; i++) {
-        if (b->why[i] != HOST_OK)
+    for (size_t i = 0; got == 0 && i < b->n; i++) {
+        if (b->why[i] != HOST_OK || !todo[b->w_of[i]])
             continue;
         struct host_store_result *r = &b->res[b->nres];
-        got = store(c, b, b->w_of[i], 1, r);
-        if (got < 0)
-            return false;
-        if (got == 1) {
+        int one = store(c, &b->w[b->w_of[i]], 1, NULL, r);
+        if (one < 0) {
+            got = -1;
+        } else if (one == 1) {
             b->nres++;
         } else {
             b->rejected[i] = true;
@@ -456,7 +481,9 @@ static bool write_batch(struct consumer *c, struct batch *b)
             memset(r, 0, sizeof(*r));
         }
     }
-    return true;
+    host_store_result_settle(first);
+    free(todo);
+    return got >= 0;
 }
 
 /* ---- publishing ---- */
@@ -556,6 +583,7 @@ static void take(void *arg, redisReply *reply, const redisReply *list, bool recl
     }
     redisContext *rc = rds_conn_get(&c->r.rds, c->x->stop);
     bool ok = rc && track_received(c, rc, b) && write_batch(c, b);
+    step_done(c, STEP_WRITE);
     if (ok)
         wait_turn(c, STEP_PUBLISH);
     if (ok && publish(c, rc, b))
@@ -711,6 +739,10 @@ int hosts_consume(const struct config *cfg, struct metrics_registry *reg, atomic
         .updated =
             metrics_counter(reg, "inventory_hosts_updated_total",
                             "Host updates by ingested messages (one per host and batch).", 1, s1),
+        .deferred = metrics_counter(reg, "inventory_hosts_deferred_total",
+                                    "Valid messages written in a second transaction, after the "
+                                    "batches read before theirs, with which they share a host.",
+                                    1, s1),
     };
     stream_metrics_init(&x.m, reg);
     int n = sc->concurrency;
@@ -718,6 +750,7 @@ int hosts_consume(const struct config *cfg, struct metrics_registry *reg, atomic
     pthread_mutex_init(&x.mu, NULL);
     pthread_cond_init(&x.cv, NULL);
     pthread_mutex_init(&x.read_mu, NULL);
+    host_claims_init(&x.claims);
     x.cs = cs;
     x.n = n;
     log_info("ingest: consuming", LF_STR("stream", sc->stream), LF_STR("group", sc->group),
@@ -750,6 +783,7 @@ int hosts_consume(const struct config *cfg, struct metrics_registry *reg, atomic
     pthread_mutex_destroy(&x.mu);
     pthread_cond_destroy(&x.cv);
     pthread_mutex_destroy(&x.read_mu);
+    host_claims_destroy(&x.claims);
     free(cs);
     log_info("ingest: stopped", LF_STR("stream", sc->stream));
     return ran ? 0 : 1;

@@ -404,6 +404,52 @@ def test_consumers_of_a_process_keep_each_hosts_order(hosts, redis_db, db):
     p.stop()
 
 
+def test_batches_split_around_shared_hosts_keep_each_hosts_order(hosts, redis_db, db):
+    """Three consumers, batches of 12 in rounds of three, each batch one
+    report of a host H and 11 new hosts. The first batch sends H's
+    subscription_manager_id (re-reporting a stored H, or creating H with
+    its insights_id too) and big new hosts (long to write), the second the
+    same value (so it waits for the first), the third only H's insights_id
+    (no value in common with the second: only H, or the first batch's
+    values, connect them). The new hosts commit at once, the reports of H
+    after the batches before theirs, in stream order (docs/hosts.md,
+    Ingestion): H ends with the third report, its events in order."""
+    pad = {"pad": "x" * 40000}
+    size, rounds = 12, 12
+    ids = [(u(), u()) for _ in range(rounds)]
+    stored = ids[0::2]
+    messages = [message({"subscription_manager_id": s, "insights_id": i, "display_name": "h-0"})
+                for s, i in stored]
+    messages += [message({"subscription_manager_id": u()}) for _ in range(size - len(stored))]
+    for r, (smid, iid) in enumerate(ids):
+        first = {"subscription_manager_id": smid}
+        if r % 2:
+            first["insights_id"] = iid
+        for k, fact in enumerate((first, {"subscription_manager_id": smid}, {"insights_id": iid})):
+            messages.append(message(dict(fact, display_name=f"h-{r:02d}-{k}")))
+            extra = {"system_profile": pad} if k == 0 else {}
+            messages += [message(dict({"subscription_manager_id": u()}, **extra))
+                         for _ in range(size - 1)]
+    publish(redis_db, messages)
+    p = hosts(batch_size=size, concurrency=3)
+    wait_until(lambda: drained(redis_db, len(messages)), timeout=180)
+    got = dict(db.query("SELECT subscription_manager_id::text, display_name FROM hbi_host "
+                        "WHERE display_name LIKE 'h-%'"))
+    assert got == {smid: f"h-{r:02d}-2" for r, (smid, _) in enumerate(ids)}
+    names = {}
+    for _, e in redis_db.xrange(EVENTS):
+        host = json.loads(e["data"])["host"]
+        if host["display_name"].startswith("h-"):
+            names.setdefault(host["subscription_manager_id"], []).append(host["display_name"])
+    assert len(names) == rounds
+    was_stored = {s for s, _ in stored}
+    for smid, seen in names.items():
+        assert seen == sorted(seen) and len(seen) == 3 + (smid in was_stored), seen
+    deferred = metric(metrics(p), f'inventory_hosts_deferred_total{{stream="{STREAM}"}}')
+    assert deferred and deferred > 0
+    p.stop()
+
+
 def test_a_message_postgres_refuses_is_dead_lettered_alone(hosts, redis_db, db):
     # a rule only the database knows: the batch is refused, then split
     db.query("ALTER TABLE hbi_host ADD CONSTRAINT no_poison CHECK (fqdn <> 'poison.example.com')")
