@@ -14,13 +14,24 @@
 
 /* One chunk: the culled hosts (per-org delete threshold, default 30 d),
  * locked in id order and skipping rows another session holds, deleted,
- * with their delete events. The first condition, on the smallest
- * threshold of any org, lets the last_check_in index find candidates. */
+ * with their delete events. The orgs are walked on the (org_id,
+ * last_check_in) index the API uses too (one probe per org), and each
+ * org's oldest check-ins read from it, a chunk of them in all (so that
+ * they are then fetched by id): an index on last_check_in alone
+ * would cost every ingested message its upkeep (migration
+ * 20261201110000_hbi_reaper_by_org). The condition on h itself is what a
+ * host that checked in meanwhile is re-checked against after the lock. */
 static const char *const reap_sql =
-    "WITH c AS ("
+    "WITH RECURSIVE o(org) AS ("
+    " SELECT min(org_id) FROM hbi_host"
+    " UNION ALL SELECT (SELECT min(org_id) FROM hbi_host WHERE org_id > o.org)"
+    " FROM o WHERE o.org IS NOT NULL),"
+    " c AS ("
     " SELECT h.id FROM hbi_host h LEFT JOIN hbi_staleness s ON s.org_id = h.org_id"
-    " WHERE h.last_check_in < now() - make_interval(secs => least(2592000,"
-    " (SELECT min(conventional_time_to_delete) FROM hbi_staleness)))"
+    " WHERE h.id IN (SELECT x.id FROM o, hbi_org_staleness(o.org) AS t,"
+    " LATERAL (SELECT id FROM hbi_host h2 WHERE h2.org_id = o.org"
+    " AND h2.last_check_in < now() - make_interval(secs => t.cull)"
+    " ORDER BY h2.last_check_in LIMIT $1) AS x WHERE o.org IS NOT NULL LIMIT $1)"
     " AND h.last_check_in < now() - make_interval(secs =>"
     " coalesce(s.conventional_time_to_delete, 2592000))"
     " ORDER BY h.id LIMIT $1 FOR UPDATE OF h SKIP LOCKED),"
