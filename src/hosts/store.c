@@ -354,30 +354,29 @@ static void idx_put(struct idx *x, uint64_t h, size_t rec)
     x->rec[i] = rec + 1;
 }
 
-/* The hashes of the ID-fact values of a record (k[3]); their count. */
-static size_t rec_keys(const struct rec *c, uint64_t *k)
+/* The hashes of the ID-fact values a host carries or a write sends
+ * (k[3]); their count. */
+static size_t keys_of(const char *org, const char *ptype, const char *pid, const char *smid,
+                      const char *iid, uint64_t *k)
 {
     size_t n = 0;
-    if (c->pid)
-        k[n++] = fact_hash(c->org, K_PROVIDER, c->ptype, c->pid);
-    if (c->smid)
-        k[n++] = fact_hash(c->org, K_SMID, c->smid, NULL);
-    if (c->iid)
-        k[n++] = fact_hash(c->org, K_INSIGHTS, c->iid, NULL);
+    if (pid)
+        k[n++] = fact_hash(org, K_PROVIDER, ptype, pid);
+    if (smid)
+        k[n++] = fact_hash(org, K_SMID, smid, NULL);
+    if (iid)
+        k[n++] = fact_hash(org, K_INSIGHTS, iid, NULL);
     return n;
 }
 
-/* ... and of a write */
+static size_t rec_keys(const struct rec *c, uint64_t *k)
+{
+    return keys_of(c->org, c->ptype, c->pid, c->smid, c->iid, k);
+}
+
 static size_t write_keys(const struct host_write *w, uint64_t *k)
 {
-    size_t n = 0;
-    if (w->provider_id)
-        k[n++] = fact_hash(w->org_id, K_PROVIDER, w->provider_type, w->provider_id);
-    if (w->smid)
-        k[n++] = fact_hash(w->org_id, K_SMID, w->smid, NULL);
-    if (w->insights_id)
-        k[n++] = fact_hash(w->org_id, K_INSIGHTS, w->insights_id, NULL);
-    return n;
+    return keys_of(w->org_id, w->provider_type, w->provider_id, w->smid, w->insights_id, k);
 }
 
 static void idx_add_rec(struct batch *b, size_t r)
