@@ -130,6 +130,25 @@ static int check(const json_t *root, struct identity *out, struct buf *err)
     return out->type == IDENTITY_SYSTEM ? parse_cn(id, out, err) : 0;
 }
 
+/* The headers this thread parsed last, valid ones only: one identity
+ * comes with message after message (per org or reporter), and decoding it
+ * anew was 4% of a host consumer's CPU. Compared byte for byte. */
+enum { MEMO_SLOTS = 16, MEMO_MAX = 1024 };
+struct memo {
+    size_t len;
+    char b64[MEMO_MAX];
+    struct identity id;
+};
+static _Thread_local struct memo memo[MEMO_SLOTS];
+
+static struct memo *memo_slot(const char *b64, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)b64[i]) * 1099511628211ULL;
+    return &memo[h % MEMO_SLOTS];
+}
+
 int identity_parse(const char *b64, size_t len, struct identity *out, struct buf *err)
 {
     memset(out, 0, sizeof(*out));
@@ -137,6 +156,11 @@ int identity_parse(const char *b64, size_t len, struct identity *out, struct buf
         return fail(err, "empty");
     if (len > IDENTITY_B64_MAX)
         return fail(err, "%zu bytes, over the limit of %d", len, IDENTITY_B64_MAX);
+    struct memo *m = len <= MEMO_MAX ? memo_slot(b64, len) : NULL;
+    if (m && m->len == len && memcmp(m->b64, b64, len) == 0) {
+        *out = m->id;
+        return 0;
+    }
     unsigned char *raw = NULL;
     json_t *root = NULL;
     int rc = -1;
@@ -160,6 +184,11 @@ int identity_parse(const char *b64, size_t len, struct identity *out, struct buf
         goto out;
     }
     rc = check(root, out, err);
+    if (rc == 0 && m) {
+        m->len = len;
+        memcpy(m->b64, b64, len);
+        m->id = *out;
+    }
 out:
     if (rc < 0)
         memset(out, 0, sizeof(*out));

@@ -606,6 +606,8 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static uint64_t *sort_unique(uint64_t *k, size_t nk, size_t *n);
+
 /* The hashes of the ID-fact values the writes send, sorted, each once
  * (*n of them). */
 static uint64_t *batch_keys(const struct host_write *w, size_t nw, size_t *n)
@@ -614,6 +616,12 @@ static uint64_t *batch_keys(const struct host_write *w, size_t nw, size_t *n)
     size_t nk = 0;
     for (size_t i = 0; i < nw; i++)
         nk += write_keys(&w[i], k + nk);
+    return sort_unique(k, nk, n);
+}
+
+/* k[0..nk) sorted, each once (*n of them); k returned. */
+static uint64_t *sort_unique(uint64_t *k, size_t nk, size_t *n)
+{
     qsort(k, nk, sizeof(*k), cmp_u64);
     size_t u = 0;
     for (size_t i = 0; i < nk; i++)
@@ -830,7 +838,9 @@ static int cmp_uuid(const void *a, const void *b)
  * together and the stored hosts that carry them together; a part is held
  * when any of its values or hosts is claimed by an earlier batch. */
 struct split {
-    uint64_t *keys; /* the batch's values, sorted (batch_keys) */
+    uint64_t *wk; /* the values of write i: wk[3i .. 3i + wn[i]) */
+    unsigned char *wn;
+    uint64_t *keys; /* the batch's values, sorted, each once */
     size_t nkeys;
     size_t *up;
     bool *held;                 /* of a root */
@@ -953,15 +963,23 @@ static int split_locked(PGconn *pg, struct batch *b, const struct host_store_gat
                         char *state, struct buf *err)
 {
     struct host_claims *cs = gate->claims;
-    struct split s = {.keys = NULL};
-    s.keys = batch_keys(b->w, b->n, &s.nkeys);
+    struct split s = {.wk = xcalloc(3 * b->n + 1, sizeof(*s.wk))};
+    s.wn = xcalloc(b->n + 1, sizeof(*s.wn));
+    uint64_t *all = xcalloc(3 * b->n + 1, sizeof(*all));
+    size_t nall = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        s.wn[i] = (unsigned char)write_keys(&b->w[i], s.wk + 3 * i);
+        memcpy(all + nall, s.wk + 3 * i, s.wn[i] * sizeof(*all));
+        nall += s.wn[i];
+    }
+    s.keys = sort_unique(all, nall, &s.nkeys);
     s.up = xcalloc(s.nkeys + 1, sizeof(*s.up));
     s.held = xcalloc(s.nkeys + 1, sizeof(*s.held));
     for (size_t i = 0; i < s.nkeys; i++)
         s.up[i] = i;
     uint64_t k[3];
     for (size_t i = 0; i < b->n; i++)
-        split_join(&s, k, write_keys(&b->w[i], k), false);
+        split_join(&s, s.wk + 3 * i, s.wn[i], false);
     if (gate->before)
         gate->before(gate->arg);
     s.pinned = pin_all(cs, &s.npinned);
@@ -1007,7 +1025,7 @@ static int split_locked(PGconn *pg, struct batch *b, const struct host_store_gat
             split_join(&s, k, rec_keys(&b->recs[i], k), false);
         bool any = false;
         for (size_t i = 0; i < b->n; i++)
-            any |= wdef[i] = split_held(&s, k, write_keys(&b->w[i], k));
+            any |= wdef[i] = split_held(&s, s.wk + 3 * i, s.wn[i]);
         claim_add(cs, *now = claim_part(&s, false, b->recs, b->ncand, NULL, 0, NULL, 0));
         /* The deferred part keeps the claims that held it: a host it
          * reaches once they are written carries one of their values or
@@ -1033,6 +1051,8 @@ static int split_locked(PGconn *pg, struct batch *b, const struct host_store_gat
     if (gate->after)
         gate->after(gate->arg);
     batch_release(&found);
+    free(s.wk);
+    free(s.wn);
     free(s.keys);
     free(s.up);
     free(s.held);

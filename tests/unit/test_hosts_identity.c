@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -235,6 +236,35 @@ static void test_length_cap(void **state)
     buf_release(&err);
 }
 
+/* Headers parsed again come from the thread's memo: the same answer, and
+ * a header that differs in one byte is parsed anew. */
+static void test_parsed_again(void **state)
+{
+    (void)state;
+    char json[128];
+    struct buf err;
+    buf_init(&err, 256);
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < 40; k++) { /* more headers than the memo holds */
+            snprintf(json, sizeof(json), "{\"identity\":{\"org_id\":\"org%d\",\"type\":\"User\"}}",
+                     k);
+            struct identity id;
+            assert_int_equal(parse(json, &id, &err), 0);
+            char want[16];
+            snprintf(want, sizeof(want), "org%d", k);
+            assert_string_equal(id.org_id, want);
+            assert_int_equal(id.type, IDENTITY_USER);
+        }
+    struct identity id;
+    char *text = b64("{\"identity\":{\"org_id\":\"org1\",\"type\":\"User\"}}", true);
+    assert_int_equal(identity_parse(text, strlen(text), &id, &err), 0);
+    text[strlen(text) - 6] = '*'; /* no longer base64 */
+    assert_int_equal(identity_parse(text, strlen(text), &id, &err), -1);
+    assert_string_equal(id.org_id, "");
+    free(text);
+    buf_release(&err);
+}
+
 static void test_type_names(void **state)
 {
     (void)state;
@@ -250,7 +280,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepted),     cmocka_unit_test(test_refused),
         cmocka_unit_test(test_base64_forms), cmocka_unit_test(test_length_cap),
-        cmocka_unit_test(test_type_names),
+        cmocka_unit_test(test_type_names),   cmocka_unit_test(test_parsed_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
