@@ -469,6 +469,34 @@ def test_a_message_postgres_refuses_is_dead_lettered_alone(hosts, redis_db, db):
     assert statuses.count("success") == 4 and statuses.count("error") == 1
 
 
+def test_a_deferred_message_postgres_refuses_is_dead_lettered_alone(hosts, redis_db, db):
+    """The second batch re-reports a host the first (big, slow to write)
+    creates, with a value only the database refuses: the rest of the
+    batch commits at once, the re-report waits for the first batch and is
+    then refused alone, and dead-lettered."""
+    db.query("ALTER TABLE hbi_host ADD CONSTRAINT no_poison CHECK (fqdn <> 'poison.example.com')")
+    size, smid, pad = 20, u(), {"pad": "x" * 40000}
+    first = [message({"subscription_manager_id": smid, "fqdn": "h.example.com",
+                      "system_profile": pad})]
+    first += [message({"subscription_manager_id": u(), "system_profile": pad})
+              for _ in range(size - 1)]
+    poison = message({"subscription_manager_id": smid, "fqdn": "poison.example.com"})
+    second = [poison] + [message({"subscription_manager_id": u()}) for _ in range(size - 1)]
+    publish(redis_db, first + second)
+    p = hosts(batch_size=size, concurrency=2)
+    wait_until(lambda: drained(redis_db, 2 * size))
+    assert db.query("SELECT count(*) FROM hbi_host")[0][0] == 2 * size - 1
+    assert db.query("SELECT fqdn FROM hbi_host WHERE subscription_manager_id = %s",
+                    (smid,)) == [("h.example.com",)]
+    (_, dead), = redis_db.xrange(DLQ)
+    assert dead["reason"] == "rejected" and dead["data"] == poison and "23514" in dead["error"]
+    text = metrics(p)
+    assert metric(text, f'inventory_hosts_deferred_total{{stream="{STREAM}"}}') == 1
+    assert metric(text, f'inventory_ingest_invalid_total{{stream="{STREAM}",'
+                        f'reason="rejected"}}') == 1
+    p.stop()
+
+
 def test_postgres_restart_during_ingestion(inv, inv_popen, make_config, private_stack):
     d, env = private_stack
     pgbin = f"/usr/lib/postgresql/{(d / 'pg' / 'PG_VERSION').read_text().strip()}/bin"
