@@ -1046,6 +1046,13 @@ static int split_locked(PGconn *pg, struct batch *b, const struct host_store_gat
         else
             free(keep);
     } else {
+        /* Failed: what the batch sends stays claimed (host_store_gated
+         * hands it to the caller) until a retry wrote it. */
+        struct host_claim *c = xcalloc(1, sizeof(*c));
+        c->keys = xmalloc((s.nkeys + 1) * sizeof(*c->keys));
+        memcpy(c->keys, s.keys, s.nkeys * sizeof(*c->keys));
+        c->nkeys = s.nkeys;
+        claim_add(cs, *now = c);
         unpin(cs, s.pinned, s.npinned);
     }
     if (gate->after)
@@ -1573,7 +1580,8 @@ int host_store_gated(PGconn *pg, const struct host_write *w, size_t n,
         rc = in_transaction(pg, &b, rec_of, host_of, out, err);
     if (rc == 0)
         rc = run(pg, "COMMIT", out->sqlstate, err);
-    claim_end(now);
+    if (rc == 0)
+        claim_end(now);
     if (rc == 0 && host_of != out->host_of)
         for (size_t i = 0, k = 0; i < n; i++)
             out->host_of[i] = wdef[i] ? SIZE_MAX : host_of[k++];
@@ -1585,7 +1593,9 @@ int host_store_gated(PGconn *pg, const struct host_write *w, size_t n,
         free(out->hosts);
         out->hosts = NULL;
         out->nhosts = 0;
-        host_store_result_settle(out);
+        out->failed[0] = now; /* the caller keeps them until a retry has written the batch */
+        out->failed[1] = out->hold;
+        out->hold = NULL;
         free(out->deferred);
         out->deferred = NULL;
         out->ndeferred = 0;
@@ -1605,6 +1615,11 @@ void host_store_result_settle(struct host_store_result *r)
     r->hold = NULL;
 }
 
+void host_claim_end(struct host_claim *c)
+{
+    claim_end(c);
+}
+
 void host_store_result_release(struct host_store_result *r)
 {
     for (size_t i = 0; i < r->nhosts; i++)
@@ -1612,6 +1627,8 @@ void host_store_result_release(struct host_store_result *r)
     free(r->hosts);
     free(r->host_of);
     host_store_result_settle(r);
+    claim_end(r->failed[0]);
+    claim_end(r->failed[1]);
     free(r->deferred);
     memset(r, 0, sizeof(*r));
 }

@@ -53,6 +53,11 @@ struct host_store_result {
      * claimed (hold) until host_store_result_settle(). */
     size_t *deferred, ndeferred;
     struct host_claim *hold;
+    /* A failed attempt's claims (with a gate's claims): what it sent and
+     * found stays claimed, so that no batch read later writes a host it
+     * shares before a retry; the caller ends them (host_claim_end) once
+     * the batch is written. */
+    struct host_claim *failed[2];
 };
 
 /* w for a validated host h (which must outlive w, and so must request_id):
@@ -112,6 +117,7 @@ int host_store_gated(PGconn *pg, const struct host_write *w, size_t n,
 void host_store_result_release(struct host_store_result *r);
 /* Ends the claim on r's deferred writes: call once they are written. */
 void host_store_result_settle(struct host_store_result *r);
+void host_claim_end(struct host_claim *c); /* NULL: nothing */
 
 /* What the batches of one process have in flight hold, for the gate: the
  * ID-fact values they lock and the stored hosts they reach, written now

@@ -388,10 +388,36 @@ static void batch_free(struct batch *b)
 
 /* ---- writing ---- */
 
+/* The claims of a batch's failed attempts (store.h, failed): kept until
+ * the batch is written, so that no batch read later writes a host they
+ * share before a retry does. */
+struct kept {
+    struct host_claim **c;
+    size_t n;
+};
+
+static void keep_failed(struct kept *k, struct host_store_result *out)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(out->failed); i++)
+        if (out->failed[i]) {
+            k->c = xrealloc(k->c, (k->n + 1) * sizeof(*k->c));
+            k->c[k->n++] = out->failed[i];
+            out->failed[i] = NULL;
+        }
+}
+
+static void kept_end(struct kept *k)
+{
+    for (size_t i = 0; i < k->n; i++)
+        host_claim_end(k->c[i]);
+    free(k->c);
+}
+
 /* host_store_gated of w[0..n), retried with backoff while the failure is
  * transient. 1 committed, 0 refused for its data, -1 stopping. */
 static int store(struct consumer *c, const struct host_write *w, size_t n,
-                 const struct host_store_gate *gate, struct host_store_result *out)
+                 const struct host_store_gate *gate, struct host_store_result *out,
+                 struct kept *kept)
 {
     const char *stream = c->x->sc->stream;
     int64_t wait = STREAM_RETRY_FIRST_MS;
@@ -417,6 +443,7 @@ static int store(struct consumer *c, const struct host_write *w, size_t n,
                      LF_STR("error", buf_str(&err)));
         buf_release(&err);
         if (pg) { /* host_store ran: free what it left, keep why for the dead letter */
+            keep_failed(kept, out);
             char state[sizeof(out->sqlstate)];
             memcpy(state, out->sqlstate, sizeof(state));
             host_store_result_release(out);
@@ -441,11 +468,10 @@ static bool write_batch(struct consumer *c, struct batch *b)
     if (b->nw == 0)
         return true;
     const struct host_store_gate split = {my_turn, locked, c, &c->x->claims};
-    int got = store(c, b->w, b->nw, &split, &b->res[0]);
-    if (got < 0)
-        return false;
+    struct kept kept = {NULL, 0};
     struct host_store_result *first = &b->res[0];
     bool *todo = xcalloc(b->nw + 1, sizeof(*todo)); /* writes left for one by one */
+    int got = store(c, b->w, b->nw, &split, first, &kept);
     if (got == 1) {
         b->nres = 1;
         if (first->ndeferred) {
@@ -455,13 +481,13 @@ static bool write_batch(struct consumer *c, struct batch *b)
             struct host_write *w = xcalloc(first->ndeferred + 1, sizeof(*w));
             for (size_t k = 0; k < first->ndeferred; k++)
                 w[k] = b->w[first->deferred[k]];
-            got = store(c, w, first->ndeferred, NULL, &b->res[1]);
+            got = store(c, w, first->ndeferred, NULL, &b->res[1], &kept);
             free(w);
             b->nres += got == 1;
             for (size_t k = 0; got == 0 && k < first->ndeferred; k++)
                 todo[first->deferred[k]] = true;
         }
-    } else {
+    } else if (got == 0) {
         wait_turn(c, STEP_WRITE);
         for (size_t i = 0; i < b->nw; i++)
             todo[i] = true;
@@ -470,7 +496,7 @@ static bool write_batch(struct consumer *c, struct batch *b)
         if (b->why[i] != HOST_OK || !todo[b->w_of[i]])
             continue;
         struct host_store_result *r = &b->res[b->nres];
-        int one = store(c, &b->w[b->w_of[i]], 1, NULL, r);
+        int one = store(c, &b->w[b->w_of[i]], 1, NULL, r, &kept);
         if (one < 0) {
             got = -1;
         } else if (one == 1) {
@@ -482,6 +508,7 @@ static bool write_batch(struct consumer *c, struct batch *b)
         }
     }
     host_store_result_settle(first);
+    kept_end(&kept);
     free(todo);
     return got >= 0;
 }

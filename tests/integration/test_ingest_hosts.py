@@ -497,6 +497,38 @@ def test_a_deferred_message_postgres_refuses_is_dead_lettered_alone(hosts, redis
     p.stop()
 
 
+def test_a_batch_retried_after_a_failure_is_not_overtaken(hosts, redis_db, db):
+    """The first batch creates host H and fails once (a transient error, so
+    it is retried after a pause); the second, read after it and slow to
+    parse, re-reports H through its other ID fact. It must not create H a
+    second time, nor write before the retry: the failed attempt's claims
+    stay until the first batch is written (docs/hosts.md, Ingestion)."""
+    size, smid, iid, pad = 10, u(), u(), {"pad": "x" * 400000}
+    p = hosts(batch_size=size, concurrency=2, max_message_size=1 << 20)
+    # both consumers connected and their statements prepared
+    publish(redis_db, [message({"subscription_manager_id": u()}) for _ in range(2 * size)])
+    wait_until(lambda: drained(redis_db, 2 * size))
+    db.query("CREATE SEQUENCE fail_once")
+    db.query("CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+             " IF nextval('fail_once') = 1 THEN"
+             " RAISE EXCEPTION 'once' USING ERRCODE = '40001'; END IF; RETURN NULL; END $$")
+    db.query("CREATE TRIGGER fail_once AFTER INSERT ON hbi_host FOR EACH STATEMENT"
+             " EXECUTE FUNCTION fail_once()")
+    first = [message({"subscription_manager_id": smid, "insights_id": iid,
+                      "display_name": "h-1"})]
+    first += [message({"subscription_manager_id": u()}) for _ in range(size - 1)]
+    second = [message({"insights_id": iid, "display_name": "h-2", "system_profile": pad})]
+    second += [message({"subscription_manager_id": u(), "system_profile": pad})
+               for _ in range(size - 1)]
+    publish(redis_db, first + second)
+    wait_until(lambda: drained(redis_db, 4 * size))
+    assert db.query("SELECT subscription_manager_id::text, display_name FROM hbi_host"
+                    " WHERE insights_id = %s", (iid,)) == [(smid, "h-2")]
+    assert db.query("SELECT count(*) FROM hbi_host")[0][0] == 4 * size - 1
+    assert "batch not committed, retrying" in p.err
+    p.stop()
+
+
 def test_postgres_restart_during_ingestion(inv, inv_popen, make_config, private_stack):
     d, env = private_stack
     pgbin = f"/usr/lib/postgresql/{(d / 'pg' / 'PG_VERSION').read_text().strip()}/bin"
