@@ -1052,6 +1052,7 @@ static int split_locked(PGconn *pg, struct batch *b, const struct host_store_gat
         c->keys = xmalloc((s.nkeys + 1) * sizeof(*c->keys));
         memcpy(c->keys, s.keys, s.nkeys * sizeof(*c->keys));
         c->nkeys = s.nkeys;
+        c->hosts = xcalloc(1, sizeof(*c->hosts)); /* none, but searchable */
         claim_add(cs, *now = c);
         unpin(cs, s.pinned, s.npinned);
     }
