@@ -1046,13 +1046,19 @@ static int split_locked(PGconn *pg, struct batch *b, const struct host_store_gat
         else
             free(keep);
     } else {
-        /* Failed: what the batch sends stays claimed (host_store_gated
-         * hands it to the caller) until a retry wrote it. */
+        /* Failed: what the batch sends, and the hosts it found if it got
+         * that far, stay claimed (host_store_gated hands the claim to the
+         * caller) until a retry wrote it. */
         struct host_claim *c = xcalloc(1, sizeof(*c));
         c->keys = xmalloc((s.nkeys + 1) * sizeof(*c->keys));
         memcpy(c->keys, s.keys, s.nkeys * sizeof(*c->keys));
         c->nkeys = s.nkeys;
-        c->hosts = xcalloc(1, sizeof(*c->hosts)); /* none, but searchable */
+        c->hosts = xcalloc(found.nrecs + b->nrecs + 1, sizeof(*c->hosts));
+        for (size_t i = 0; i < found.nrecs + b->nrecs; i++) {
+            const struct rec *r = i < found.nrecs ? &found.recs[i] : &b->recs[i - found.nrecs];
+            memcpy(c->hosts[c->nhosts++], r->id, sizeof(*c->hosts));
+        }
+        qsort(c->hosts, c->nhosts, sizeof(*c->hosts), cmp_uuid);
         claim_add(cs, *now = c);
         unpin(cs, s.pinned, s.npinned);
     }
