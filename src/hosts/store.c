@@ -915,22 +915,29 @@ static bool rec_held(struct split *s, const struct rec *c)
     return split_held(s, k, rec_keys(c, k));
 }
 
+/* Which part a claim covers. */
+enum part { PART_FREE, PART_HELD, PART_ALL };
+
+static bool in_part(enum part p, bool held)
+{
+    return p == PART_ALL || held == (p == PART_HELD);
+}
+
 /* The claim of the values and hosts (of recs[0..n) and more[0..nmore))
- * whose part is held (or not), with pinned (taken). */
-static struct host_claim *claim_part(struct split *s, bool held, const struct rec *recs, size_t n,
+ * of part p, with pinned (taken). */
+static struct host_claim *claim_part(struct split *s, enum part p, const struct rec *recs, size_t n,
                                      const struct rec *more, size_t nmore,
                                      struct host_claim **pinned, size_t npinned)
 {
     struct host_claim *c = xcalloc(1, sizeof(*c));
-    c->owner = NULL;
     c->keys = xcalloc(s->nkeys + 1, sizeof(*c->keys));
     for (size_t i = 0; i < s->nkeys; i++)
-        if (s->held[split_root(s, i)] == held)
+        if (in_part(p, s->held[split_root(s, i)]))
             c->keys[c->nkeys++] = s->keys[i];
     c->hosts = xcalloc(n + nmore + 1, sizeof(*c->hosts));
     for (size_t i = 0; i < n + nmore; i++) {
         const struct rec *r = i < n ? &recs[i] : &more[i - n];
-        if (rec_held(s, r) == held)
+        if (in_part(p, rec_held(s, r)))
             memcpy(c->hosts[c->nhosts++], r->id, sizeof(*c->hosts));
     }
     qsort(c->hosts, c->nhosts, sizeof(*c->hosts), cmp_uuid);
@@ -1026,7 +1033,7 @@ static int split_locked(PGconn *pg, struct batch *b, const struct host_store_gat
         bool any = false;
         for (size_t i = 0; i < b->n; i++)
             any |= wdef[i] = split_held(&s, s.wk + 3 * i, s.wn[i]);
-        claim_add(cs, *now = claim_part(&s, false, b->recs, b->ncand, NULL, 0, NULL, 0));
+        claim_add(cs, *now = claim_part(&s, PART_FREE, b->recs, b->ncand, NULL, 0, NULL, 0));
         /* The deferred part keeps the claims that held it: a host it
          * reaches once they are written carries one of their values or
          * was one of their hosts, and no later batch may write it first.
@@ -1041,25 +1048,16 @@ static int split_locked(PGconn *pg, struct batch *b, const struct host_store_gat
                 s.pinned[nlet++] = s.pinned[i];
         unpin(cs, s.pinned, nlet);
         if (any)
-            claim_add(cs, *later = claim_part(&s, true, b->recs, b->ncand, found.recs, found.nrecs,
-                                              keep, nkeep));
+            claim_add(cs, *later = claim_part(&s, PART_HELD, b->recs, b->ncand, found.recs,
+                                              found.nrecs, keep, nkeep));
         else
             free(keep);
     } else {
         /* Failed: what the batch sends, and the hosts it found if it got
          * that far, stay claimed (host_store_gated hands the claim to the
          * caller) until a retry wrote it. */
-        struct host_claim *c = xcalloc(1, sizeof(*c));
-        c->keys = xmalloc((s.nkeys + 1) * sizeof(*c->keys));
-        memcpy(c->keys, s.keys, s.nkeys * sizeof(*c->keys));
-        c->nkeys = s.nkeys;
-        c->hosts = xcalloc(found.nrecs + b->nrecs + 1, sizeof(*c->hosts));
-        for (size_t i = 0; i < found.nrecs + b->nrecs; i++) {
-            const struct rec *r = i < found.nrecs ? &found.recs[i] : &b->recs[i - found.nrecs];
-            memcpy(c->hosts[c->nhosts++], r->id, sizeof(*c->hosts));
-        }
-        qsort(c->hosts, c->nhosts, sizeof(*c->hosts), cmp_uuid);
-        claim_add(cs, *now = c);
+        claim_add(cs, *now = claim_part(&s, PART_ALL, b->recs, b->nrecs, found.recs, found.nrecs,
+                                        NULL, 0));
         unpin(cs, s.pinned, s.npinned);
     }
     if (gate->after)
