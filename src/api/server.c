@@ -240,21 +240,13 @@ PGconn *api_write_conn(struct api_server *s, struct resp *r)
     return c;
 }
 
-static uint64_t fnv1a(const char *p)
-{
-    uint64_t h = 14695981039346656037ull;
-    for (; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return h;
-}
-
 /* Runs sql as the connection's prepared statement for that text, preparing
  * it first when new. The result (never NULL from libpq but on OOM) is the
  * caller's; a failed PREPARE is returned as the result. */
 static PGresult *exec_prepared(PGconn *c, struct stmt_cache *sc, const char *sql, int n,
                                const char *const *params)
 {
-    uint64_t h = fnv1a(sql);
+    uint64_t h = fnv1a(FNV1A_OFFSET, sql, strlen(sql));
     char name[32];
     size_t k = 0;
     while (k < STMT_CACHE && !(sc->sql[k] && sc->hash[k] == h && strcmp(sc->sql[k], sql) == 0))

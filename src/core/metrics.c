@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/util.h"
 
 /* One label-value tuple of a family. */
 struct series {
@@ -130,11 +131,10 @@ static size_t check_bounds(const char *name, size_t nbounds, const double bounds
  * ("ab","c") and ("a","bc") differ. */
 static uint64_t hash_values(size_t n, const char *const values[])
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = FNV1A_OFFSET;
     for (size_t i = 0; i < n; i++) {
-        for (const unsigned char *p = (const unsigned char *)(values[i] ? values[i] : ""); *p; p++)
-            h = (h ^ *p) * 1099511628211ULL;
-        h = (h ^ 0xff) * 1099511628211ULL;
+        const char *v = values[i] ? values[i] : "";
+        h = fnv1a(fnv1a(h, v, strlen(v)), "\xff", 1);
     }
     return h;
 }

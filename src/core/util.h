@@ -48,6 +48,11 @@ bool utf8_valid(const unsigned char *s, size_t n);
 /* Trims ASCII whitespace at both ends in place; returns s. */
 char *str_trim(char *s);
 
+/* FNV-1a over n bytes, continued from h (FNV1A_OFFSET to start): the
+ * in-memory hash tables' and caches' hash. */
+#define FNV1A_OFFSET 14695981039346656037ULL
+uint64_t fnv1a(uint64_t h, const void *p, size_t n);
+
 #define UUID_LEN 36
 /* A random (version 4) UUID, lower-case with dashes. */
 void uuid4(char out[UUID_LEN + 1]);

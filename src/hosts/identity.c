@@ -143,10 +143,7 @@ static _Thread_local struct memo memo[MEMO_SLOTS];
 
 static struct memo *memo_slot(const char *b64, size_t len)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)b64[i]) * 1099511628211ULL;
-    return &memo[h % MEMO_SLOTS];
+    return &memo[fnv1a(FNV1A_OFFSET, b64, len) % MEMO_SLOTS];
 }
 
 int identity_parse(const char *b64, size_t len, struct identity *out, struct buf *err)

@@ -323,14 +323,12 @@ struct batch {
 
 static uint64_t fnv(uint64_t h, const char *s)
 {
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return (h ^ 0x1f) * 1099511628211ULL; /* a separator: ("ab","c") != ("a","bc") */
+    return fnv1a(fnv1a(h, s, strlen(s)), "\x1f", 1); /* a separator: ("ab","c") != ("a","bc") */
 }
 
 static uint64_t fact_hash(const char *org, enum kind k, const char *a, const char *b)
 {
-    uint64_t h = fnv(14695981039346656037ULL ^ (uint64_t)k, org);
+    uint64_t h = fnv(FNV1A_OFFSET ^ (uint64_t)k, org);
     h = fnv(h, a);
     return b ? fnv(h, b) : h;
 }
