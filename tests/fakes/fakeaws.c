@@ -652,7 +652,7 @@ static const char *unknown_param(const struct req *r, const char *const *allowed
 
 static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static uint32_t fnv1a(const unsigned char *p, size_t n)
+static uint32_t fnv1a32(const unsigned char *p, size_t n)
 {
     uint32_t h = 0x811c9dc5u ^ 0x46414b45u; /* "FAKE" */
     for (size_t i = 0; i < n; i++)
@@ -669,7 +669,7 @@ static void token_make(char out[TOKEN_CHARS + 1], int act, unsigned acct, int ri
                                     (unsigned char)acct, (unsigned char)ri};
     for (int i = 0; i < 6; i++)
         b[5 + i] = (unsigned char)(off >> (8 * (5 - i)));
-    uint32_t h = fnv1a(b, 11);
+    uint32_t h = fnv1a32(b, 11);
     for (int i = 0; i < 4; i++)
         b[11 + i] = (unsigned char)(h >> (8 * (3 - i)));
     for (int i = 0, o = 0; i < TOKEN_BYTES; i += 3) {
@@ -699,7 +699,7 @@ static int token_parse(const char *s, int act, unsigned acct, int ri, uint64_t *
         b[o++] = (unsigned char)(v >> 8);
         b[o++] = (unsigned char)v;
     }
-    uint32_t h = fnv1a(b, 11);
+    uint32_t h = fnv1a32(b, 11);
     uint32_t got = (uint32_t)b[11] << 24 | (uint32_t)b[12] << 16 | (uint32_t)b[13] << 8 | b[14];
     if (h != got || b[0] != 1 || b[1] != (unsigned char)act || b[2] != (unsigned char)(acct >> 8) ||
         b[3] != (unsigned char)acct || b[4] != (unsigned char)ri)
