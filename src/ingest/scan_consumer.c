@@ -1,10 +1,11 @@
 /* The scan consumers (docs/ingest.md, Consuming). Each consumer is a
  * reader thread (XREADGROUP / XAUTOCLAIM, validation, COPY text cut into
- * one part per writer by key hash) and ingest.scans.writers writer threads
- * (upsert and commit of their part; the last one of a batch dead-letters
- * and XACKs it), handing batches over one at a time, so reading the next
- * batch overlaps the database work on the previous one. Nothing is acked
- * before every part of its batch committed. */
+ * one part per writer by key hash), ingest.scans.writers writer threads
+ * (upsert and commit of their part) and an acker thread (dead letters and
+ * XACK of a batch whose parts all committed), handing batches over one at
+ * a time, so reading the next batch and acking the last overlap the
+ * database work. Nothing is acked before every part of its batch
+ * committed. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,9 @@ struct scans_ctx {
 };
 
 #define WRITERS_MAX 8
+/* Committed batches waiting for their ack; the writers wait beyond (a
+ * Redis that stalls holds back the database work, not memory). */
+#define ACKS_MAX 4
 
 /* The entries of one Redis reply, their verdicts and the staged rows, cut
  * into one part per writer by key hash: a key is always written by the
@@ -55,7 +59,7 @@ struct batch {
     size_t valid, nstaged;
     int nparts;
     struct model_copy rows[WRITERS_MAX];
-    atomic_int parts_left; /* the writer that ends it acks the batch */
+    atomic_int parts_left; /* the writer that ends it queues the ack */
     atomic_bool abandoned; /* a part was not committed: nothing is acked */
     atomic_llong affected;
 };
@@ -66,19 +70,21 @@ struct writer {
     struct consumer *c;
     int w;
     PGconn *pg;
-    struct rds_conn rds;
     struct batch *slot; /* the part handed over (guarded by c->mu) */
 };
 
-/* One reader and its writers (ingest.scans.writers of them). */
+/* One reader, its writers (ingest.scans.writers of them) and its acker. */
 struct consumer {
     struct scans_ctx *x;
     struct stream_reader r;
-    pthread_mutex_t mu; /* guards the writers' slots and reader_done */
+    pthread_mutex_t mu; /* guards the writers' slots, the acks and the flags */
     pthread_cond_t cv;
-    bool reader_done;
+    bool reader_done, writers_done;
     int nwriters;
     struct writer writers[WRITERS_MAX];
+    struct batch *acks[ACKS_MAX]; /* a ring: committed, oldest first */
+    int ack_head, nacks;
+    struct rds_conn ack_rds;
 };
 
 /* "2024-11-19T07:06:40Z" from Unix seconds (0..year 9999), without the
@@ -356,8 +362,47 @@ static void count(struct consumer *c, const struct batch *b, long long affected)
     metrics_inc(c->x->m.consumed, (const char *[]){stream}, (double)b->n);
 }
 
+/* Queues a committed batch for the acker, waiting while ACKS_MAX are. */
+static void queue_ack(struct consumer *c, struct batch *b)
+{
+    pthread_mutex_lock(&c->mu);
+    while (c->nacks == ACKS_MAX)
+        pthread_cond_wait(&c->cv, &c->mu);
+    c->acks[(c->ack_head + c->nacks++) % ACKS_MAX] = b;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Dead-letters and acks the committed batches until the writers are done
+ * and none is left. A batch whose ack fails stays pending and is
+ * reclaimed after claim_idle (its redelivery is harmless). */
+static void *acker_main(void *arg)
+{
+    struct consumer *c = arg;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        while (!c->nacks && !c->writers_done)
+            pthread_cond_wait(&c->cv, &c->mu);
+        struct batch *b = c->nacks ? c->acks[c->ack_head] : NULL;
+        if (b) {
+            c->ack_head = (c->ack_head + 1) % ACKS_MAX;
+            c->nacks--;
+            pthread_cond_broadcast(&c->cv);
+        }
+        pthread_mutex_unlock(&c->mu);
+        if (!b)
+            return NULL;
+        redisContext *rc = rds_conn_get(&c->ack_rds, c->x->stop);
+        if (rc && ack(c, rc, b))
+            count(c, b, atomic_load(&b->affected));
+        else if (rc)
+            rds_conn_broken(&c->ack_rds);
+        batch_free(b);
+    }
+}
+
 /* The writer's part of a batch: commit, then note what was committed; the
- * writer that ends the batch dead-letters and acks it. */
+ * writer that ends the batch queues it for the acker. */
 static void write_part(struct writer *wr, struct batch *b)
 {
     struct consumer *c = wr->c;
@@ -371,14 +416,10 @@ static void write_part(struct writer *wr, struct batch *b)
     atomic_fetch_add(&b->affected, affected);
     if (atomic_fetch_sub(&b->parts_left, 1) != 1)
         return; /* another writer ends it */
-    if (!atomic_load(&b->abandoned)) {
-        redisContext *rc = rds_conn_get(&wr->rds, c->x->stop);
-        if (rc && ack(c, rc, b))
-            count(c, b, atomic_load(&b->affected));
-        else if (rc)
-            rds_conn_broken(&wr->rds); /* pending: reclaimed after claim_idle */
-    }
-    batch_free(b);
+    if (atomic_load(&b->abandoned))
+        batch_free(b); /* pending: reclaimed after claim_idle */
+    else
+        queue_ack(c, b);
 }
 
 static void *writer_main(void *arg)
@@ -427,15 +468,16 @@ static void take(void *arg, redisReply *reply, const redisReply *list, bool recl
 static void *consumer_main(void *arg)
 {
     struct consumer *c = arg;
-    pthread_t th[WRITERS_MAX];
+    pthread_t th[WRITERS_MAX], acker;
+    bool acking = pthread_create(&acker, NULL, acker_main, c) == 0;
     int started = 0;
-    while (started < c->nwriters &&
+    while (acking && started < c->nwriters &&
            pthread_create(&th[started], NULL, writer_main, &c->writers[started]) == 0)
         started++;
-    if (started == c->nwriters) {
+    if (acking && started == c->nwriters) {
         stream_read_loop(&c->r);
     } else {
-        log_error("ingest: cannot start a writer thread", LF_STR("consumer", c->r.name));
+        log_error("ingest: cannot start a writer or acker thread", LF_STR("consumer", c->r.name));
         atomic_store(c->x->stop, true);
     }
     pthread_mutex_lock(&c->mu);
@@ -444,6 +486,12 @@ static void *consumer_main(void *arg)
     pthread_mutex_unlock(&c->mu);
     for (int w = 0; w < started; w++)
         pthread_join(th[w], NULL);
+    pthread_mutex_lock(&c->mu);
+    c->writers_done = true; /* the acker acks what is queued, then ends */
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (acking)
+        pthread_join(acker, NULL);
     return NULL;
 }
 
@@ -489,18 +537,17 @@ int scans_consume(const struct config *cfg, struct metrics_registry *reg, atomic
         for (int w = 0; w < c->nwriters; w++) {
             c->writers[w].c = c;
             c->writers[w].w = w;
-            rds_conn_init(&c->writers[w].rds, &o, "ingest");
         }
+        rds_conn_init(&c->ack_rds, &o, "ingest");
     }
     bool ran = stream_run_consumers(n, consumer_main, cs, sizeof(*cs), stop);
     for (int i = 0; i < n; i++) {
         struct consumer *c = &cs[i];
         rds_conn_release(&c->r.rds);
-        for (int w = 0; w < c->nwriters; w++) {
+        for (int w = 0; w < c->nwriters; w++)
             if (c->writers[w].pg)
                 PQfinish(c->writers[w].pg);
-            rds_conn_release(&c->writers[w].rds);
-        }
+        rds_conn_release(&c->ack_rds);
         pthread_mutex_destroy(&c->mu);
         pthread_cond_destroy(&c->cv);
     }
