@@ -747,6 +747,9 @@ struct host_claim {
     size_t nkeys;
     char (*hosts)[UUID_LEN + 1]; /* sorted */
     size_t nhosts;
+    /* Every value and host: a batch that failed before it read its stored
+     * hosts, which a later batch may reach through values it does not send. */
+    bool all;
     struct host_claim **pinned; /* kept until this one ends */
     size_t npinned;
     unsigned pins;
@@ -854,7 +857,7 @@ static bool claimed_key(struct split *s, uint64_t k)
     bool any = false;
     size_t at;
     for (size_t i = 0; i < s->npinned; i++)
-        if (key_at(s->pinned[i]->keys, s->pinned[i]->nkeys, k, &at))
+        if (s->pinned[i]->all || key_at(s->pinned[i]->keys, s->pinned[i]->nkeys, k, &at))
             any = s->hit[i] = true;
     return any;
 }
@@ -864,7 +867,7 @@ static bool claimed_host(struct split *s, const char *id)
     bool any = false;
     for (size_t i = 0; i < s->npinned; i++) {
         const struct host_claim *c = s->pinned[i];
-        if (bsearch(id, c->hosts, c->nhosts, sizeof(*c->hosts), cmp_uuid))
+        if (c->all || bsearch(id, c->hosts, c->nhosts, sizeof(*c->hosts), cmp_uuid))
             any = s->hit[i] = true;
     }
     return any;
@@ -1003,11 +1006,14 @@ static int split_locked(PGconn *pg, struct batch *b, const struct host_store_gat
     int rc = *begun ? lock_keys(pg, free_keys, nfree, state, err) : -1;
     free(free_keys);
     struct batch found = {.w = b->w, .n = b->n};
+    bool read_hosts = false;
     if (rc == 0 && s.npinned == 0) {
         rc = fetch_candidates(pg, b, state, err); /* nothing is claimed: lock at once */
+        read_hosts = rc == 0;
     } else if (rc == 0) {
         PGresult *r = probe(pg, b, S_PROBE, state, err);
         if (r) {
+            read_hosts = true;
             load_candidates(&found, r);
             for (size_t i = 0; i < found.nrecs; i++)
                 split_join(&s, k, rec_keys(&found.recs[i], k), claimed_host(&s, found.recs[i].id));
@@ -1051,11 +1057,14 @@ static int split_locked(PGconn *pg, struct batch *b, const struct host_store_gat
         else
             free(keep);
     } else {
-        /* Failed: what the batch sends, and the hosts it found if it got
-         * that far, stay claimed (host_store_gated hands the claim to the
-         * caller) until a retry wrote it. */
-        claim_add(cs, *now = claim_part(&s, PART_ALL, b->recs, b->nrecs, found.recs, found.nrecs,
-                                        NULL, 0));
+        /* Failed: what the batch sends and the hosts it found stay
+         * claimed (host_store_gated hands the claim to the caller) until a
+         * retry wrote it; everything does when it failed before it read
+         * its hosts (a later batch finds a host by the values it sends
+         * and the hosts claimed, not by the host's other values). */
+        *now = claim_part(&s, PART_ALL, b->recs, b->nrecs, found.recs, found.nrecs, NULL, 0);
+        (*now)->all = !read_hosts;
+        claim_add(cs, *now);
         unpin(cs, s.pinned, s.npinned);
     }
     if (gate->after)

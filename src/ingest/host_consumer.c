@@ -475,8 +475,9 @@ static bool write_batch(struct consumer *c, struct batch *b)
     if (got == 1) {
         b->nres = 1;
         if (first->ndeferred) {
-            metrics_inc(c->x->deferred, (const char *[]){c->x->sc->stream},
-                        (double)first->ndeferred);
+            if (kept.n == 0) /* else its failed attempt's own claims may have deferred it */
+                metrics_inc(c->x->deferred, (const char *[]){c->x->sc->stream},
+                            (double)first->ndeferred);
             wait_turn(c, STEP_WRITE);
             struct host_write *w = xcalloc(first->ndeferred + 1, sizeof(*w));
             for (size_t k = 0; k < first->ndeferred; k++)

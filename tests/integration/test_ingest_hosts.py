@@ -529,6 +529,49 @@ def test_a_batch_retried_after_a_failure_is_not_overtaken(hosts, redis_db, db):
     p.stop()
 
 
+def test_a_batch_that_failed_before_reading_its_hosts_is_not_overtaken(hosts, redis_db, db):
+    """Batch A re-reports host H by its insights_id; its session is ended
+    while it waits to lock the stored hosts, so it fails not knowing it
+    reaches H. Batch B, read after it, reaches H by the subscription
+    manager id A does not send. B must wait for A's retry rather than
+    write H first and see A's older report overwrite it: the values A
+    sends stay claimed, and H, which B finds, carries one of them
+    (docs/hosts.md, Ingestion)."""
+    smid, iid = u(), u()
+    p = hosts(batch_size=1, concurrency=2)
+    publish(redis_db, [message({"subscription_manager_id": smid, "insights_id": iid,
+                                "display_name": "h-0"})])
+    wait_until(lambda: drained(redis_db, 1))
+    deferred = f'inventory_hosts_deferred_total{{stream="{STREAM}"}}'
+    waiting = "SELECT pid FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()"
+    lock = db.stack.connect(db.name)
+    try:
+        with lock.cursor() as cur:
+            # H's row locked: A waits for it after it prepared its statements
+            cur.execute("SELECT id FROM hbi_host WHERE insights_id = %s FOR UPDATE", (iid,))
+            publish(redis_db, [message({"insights_id": iid, "display_name": "h-1"})])
+            wait_until(lambda: db.query(waiting), what="batch A waiting for host H")
+            a = db.query(waiting)[0][0]
+            db.query("SELECT pg_terminate_backend(%s)", (a,))
+            publish(redis_db, [message({"subscription_manager_id": smid,
+                                        "display_name": "h-2"})])
+            # B deferred, or (were it not) waiting for H too, before A's
+            # retry (which pauses 100 ms): let go
+            deadline = time.monotonic() + 10
+            while not (metric(metrics(p), deferred) or db.query(waiting)):
+                assert time.monotonic() < deadline, "batch B neither deferred nor waiting"
+                time.sleep(0.002)
+        lock.rollback()
+    finally:
+        lock.close()
+    wait_until(lambda: drained(redis_db, 3))
+    assert db.query("SELECT subscription_manager_id::text, insights_id::text, display_name"
+                    " FROM hbi_host") == [(smid, iid, "h-2")]
+    assert metric(metrics(p), deferred) == 1
+    assert "batch not committed, retrying" in p.err
+    p.stop()
+
+
 def test_postgres_restart_during_ingestion(inv, inv_popen, make_config, private_stack):
     d, env = private_stack
     pgbin = f"/usr/lib/postgresql/{(d / 'pg' / 'PG_VERSION').read_text().strip()}/bin"
