@@ -32,6 +32,7 @@ import secrets
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -608,3 +609,54 @@ def private_stack():
         subprocess.run([str(ROOT / "scripts" / "stack"), "down", "--dir", str(d)],
                        capture_output=True, timeout=180)
         shutil.rmtree(d, ignore_errors=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+@pytest.fixture
+def durable_redis(tmp_path):
+    """A private redis-server with AOF, restartable on the same port."""
+    port = free_port()
+    d = tmp_path / "redis"
+    d.mkdir()
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(d),
+            "--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+    procs = []
+
+    def up():
+        try:
+            return redis_lib.Redis(port=port).ping()
+        except redis_lib.ConnectionError:
+            return False
+
+    def start():
+        procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 30
+        while not up():
+            assert time.monotonic() < deadline, "redis-server did not come up"
+            time.sleep(0.05)
+
+    start()
+
+    class R:
+        endpoint = f"127.0.0.1:{port}"
+
+        def restart(self, down_for=1.0):
+            p = procs[-1]
+            p.send_signal(signal.SIGTERM)  # SHUTDOWN: flushes the AOF
+            p.wait(timeout=10)
+            time.sleep(down_for)
+            start()
+
+    yield R()
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            p.wait(timeout=10)

@@ -4,6 +4,8 @@ import re
 import time
 import urllib.request
 
+import redis as redis_lib
+
 
 def publish(r, messages, stream):
     """XADD each message as the entry's data field, pipelined."""
@@ -69,3 +71,31 @@ def assert_host_counts(db):
     kept = dict(db.query("SELECT org_id, sum(n)::bigint FROM hbi_host_count GROUP BY org_id"
                          " HAVING sum(n) <> 0"))
     assert kept == real
+
+
+def ingest_through_redis_restart(inv, inv_popen, make_config, db, durable_redis, kind, stream,
+                                 group, messages, table, **ingest):
+    """Publishes messages to a restartable Redis (test_queue's durable_redis),
+    starts `inventory ingest start <kind>`, restarts Redis once the consumer
+    has written to table with entries still unread, and waits until the
+    group has read and acked them all. Returns the consumer's Proc."""
+    ingest = dict({"metrics": {"address": "127.0.0.1:0"}, "claim_interval": "200ms",
+                   "claim_idle": "1s"}, **ingest)
+    cfg = make_config(endpoint=durable_redis.endpoint, ingest={kind: ingest})
+    for step in ("init", "migrate"):
+        assert inv("db", step, config=cfg).rc == 0
+    port = int(durable_redis.endpoint.rsplit(":", 1)[1])
+    r = redis_lib.Redis(port=port, decode_responses=True)
+    publish(r, messages, stream)
+    p = inv_popen("ingest", "start", kind, config=cfg)
+    wait_until(lambda: db.query(f"SELECT count(*) FROM {table}")[0][0] > 0,
+               what="ingestion under way")
+    g = next(g for g in r.xinfo_groups(stream) if g["name"] == group)
+    assert g["lag"] > 0  # the restart meets entries still to read
+    r.close()
+    durable_redis.restart(down_for=1.0)
+    r = redis_lib.Redis(port=port, decode_responses=True)
+    wait_until(lambda: drained(r, stream, group, len(messages)), timeout=180,
+               what="drain after restart")
+    r.close()
+    return p

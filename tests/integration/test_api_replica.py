@@ -4,7 +4,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -13,7 +12,7 @@ import urllib.request
 import psycopg2
 import pytest
 
-from conftest import parse_env_file
+from conftest import free_port, parse_env_file
 
 
 def as_pg(*cmd):
@@ -21,12 +20,6 @@ def as_pg(*cmd):
     prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     return subprocess.run(prefix + [str(c) for c in cmd], cwd="/", capture_output=True,
                           text=True, timeout=120)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -4,12 +4,10 @@ fake AWS (tests/fakes/fakeaws.c), driven through `inventory aws whoami` and
 signed calls, AWS error documents, retries with backoff on throttling / 5xx /
 I/O faults, no retry on client errors, malformed answers refused,
 cancellation, timeouts, web identity token refresh. Secrets never show."""
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 

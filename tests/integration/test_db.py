@@ -3,7 +3,6 @@ atomic failure, concurrent migrators, groups, lock/unlock, create."""
 import json
 import os
 import re
-import subprocess
 import threading
 from pathlib import Path
 

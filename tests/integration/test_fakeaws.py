@@ -7,9 +7,7 @@ retry handling. Raw signed requests check what boto3 hides (the wire: XML
 namespaces, tokens, truncated bodies). The fake runs under the sanitizers
 (build/san) and must stop cleanly with no report."""
 import datetime
-import hashlib
 import http.client
-import os
 import re
 import signal
 import subprocess

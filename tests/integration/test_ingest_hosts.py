@@ -15,10 +15,9 @@ import redis as redis_lib
 
 from conftest import as_pg
 
-from streams import assert_host_counts, metric, metrics, wait_until
+from streams import assert_host_counts, ingest_through_redis_restart, metric, metrics, wait_until
 from streams import drained as group_drained
 from streams import publish as publish_to
-from test_queue import durable_redis  # noqa: F401  (a fixture)
 
 STREAM, DLQ, GROUP = "platform.inventory.host-ingress", "platform.inventory.host-ingress-dlq", \
     "inventory"
@@ -578,30 +577,14 @@ def test_redis_restart_during_ingestion(inv, inv_popen, make_config, db, durable
     reconnect; a batch written but not acked comes back and is written
     again (the same facts: no duplicate host), and every entry is acked
     in the end."""
-    cfg = make_config(endpoint=durable_redis.endpoint,
-                      ingest={"hosts": {"metrics": {"address": "127.0.0.1:0"},
-                                        "batch_size": 50, "concurrency": 2,
-                                        "claim_interval": "200ms", "claim_idle": "1s"}})
-    for step in ("init", "migrate"):
-        assert inv("db", step, config=cfg).rc == 0
-    port = int(durable_redis.endpoint.rsplit(":", 1)[1])
     messages = population(3000, 12000, seed=11)
-    r = redis_lib.Redis(port=port, decode_responses=True)
-    publish(r, messages)
-    p = inv_popen("ingest", "start", "hosts", config=cfg)
-    wait_until(lambda: db.query("SELECT count(*) FROM hbi_host")[0][0] > 0,
-               what="ingestion under way")
-    g = next(g for g in r.xinfo_groups(STREAM) if g["name"] == GROUP)
-    assert g["lag"] > 0  # the restart meets entries still to read
-    r.close()
-    durable_redis.restart(down_for=1.0)
-    r = redis_lib.Redis(port=port, decode_responses=True)
-    wait_until(lambda: drained(r, len(messages)), timeout=180, what="drain after restart")
+    p = ingest_through_redis_restart(inv, inv_popen, make_config, db, durable_redis, "hosts",
+                                     STREAM, GROUP, messages, "hbi_host", batch_size=50,
+                                     concurrency=2)
     assert_one_host_each(db, 3000)
     assert "redis connection restored" in p.err
     assert p.alive
     p.stop()
-    r.close()
 
 
 def test_postgres_restart_during_ingestion(inv, inv_popen, make_config, private_stack):

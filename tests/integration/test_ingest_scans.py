@@ -15,10 +15,9 @@ import pytest
 import redis as redis_lib
 
 from conftest import as_pg
-from streams import metric, metrics, wait_until
+from streams import ingest_through_redis_restart, metric, metrics, wait_until
 from streams import drained as group_drained
 from streams import publish as publish_to
-from test_queue import durable_redis  # noqa: F401  (a fixture)
 
 STREAM, DLQ, GROUP = "scan-topic", "scan-topic-dlq", "inventory"
 
@@ -284,25 +283,9 @@ def test_redis_restart_during_ingestion(inv, inv_popen, make_config, db, durable
     """Redis (with its AOF) restarts while a consumer works: the reader and
     the acker reconnect, nothing is lost, and every entry is acked in the
     end (a batch committed but not acked is redelivered, harmlessly)."""
-    cfg = make_config(endpoint=durable_redis.endpoint,
-                      ingest={"scans": {"metrics": {"address": "127.0.0.1:0"},
-                                        "batch_size": 100, "claim_interval": "200ms",
-                                        "claim_idle": "1s"}})
-    for step in ("init", "migrate"):
-        assert inv("db", step, config=cfg).rc == 0
-    port = int(durable_redis.endpoint.rsplit(":", 1)[1])
     messages = generate(60000, 1500, seed=6)
-    r = redis_lib.Redis(port=port, decode_responses=True)
-    publish(r, messages)
-    p = inv_popen("ingest", "start", "scans", config=cfg)
-    wait_until(lambda: db.query("SELECT count(*) FROM scan_result")[0][0] > 0,
-               what="ingestion under way")
-    g = next(g for g in r.xinfo_groups(STREAM) if g["name"] == GROUP)
-    assert g["lag"] > 0  # the restart meets entries still to read
-    r.close()
-    durable_redis.restart(down_for=1.0)
-    r = redis_lib.Redis(port=port, decode_responses=True)
-    wait_until(lambda: drained(r, len(messages)), timeout=120, what="drain after restart")
+    p = ingest_through_redis_restart(inv, inv_popen, make_config, db, durable_redis, "scans",
+                                     STREAM, GROUP, messages, "scan_result", batch_size=100)
     got = {(ip, port_, s): (ts, resp) for ip, port_, s, ts, resp in db.query(
         "SELECT ip, port, service, extract(epoch FROM scanned_at)::bigint, response"
         " FROM scan_result")}
@@ -310,7 +293,6 @@ def test_redis_restart_during_ingestion(inv, inv_popen, make_config, db, durable
     assert "redis connection restored" in p.err
     assert p.alive
     p.stop()
-    r.close()
 
 
 def test_api_scans(scans, db, redis_db, inv_popen, make_config):

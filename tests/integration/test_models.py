@@ -2,7 +2,6 @@
 `inventory model list|query`, and the housekeeper (stale rows deleted with
 their links, runs recorded, bad payloads archived at once)."""
 import json
-import time
 
 import pytest
 

@@ -1,18 +1,14 @@
 """The task queue and the worker runtime against a real redis-server:
 transitions, retries, conflicts, retention, scheduling, pause, priorities,
 timeouts, cancellation, crash recovery, graceful shutdown, Redis restarts."""
-import json
-import os
 import shutil
 import urllib.request
 import re
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
-import redis as redis_lib
 
 FAST = {"lease_duration": "2s", "retry_base_delay": "100ms", "retry_max_delay": "200ms",
         "shutdown_timeout": "1s", "metrics": {"address": "127.0.0.1:0"}}
@@ -312,56 +308,6 @@ def test_worker_list_and_ping(inv, inv_popen, wcfg):
     assert r.rc == 0 and r.out.strip() == f"{name}: OK"
     r = inv("worker", "ping", "--name", "nohost/1", config=cfg)
     assert r.rc == 1
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-@pytest.fixture
-def durable_redis(tmp_path):
-    """A private redis-server with AOF, restartable on the same port."""
-    port = free_port()
-    d = tmp_path / "redis"
-    d.mkdir()
-    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(d),
-            "--appendonly", "yes", "--appendfsync", "always", "--save", ""]
-    procs = []
-
-    def start():
-        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(p)
-        c = redis_lib.Redis(port=port)
-        wait_until(lambda: _ping(c), what="redis up")
-        return p
-
-    def _ping(c):
-        try:
-            return c.ping()
-        except redis_lib.ConnectionError:
-            return False
-
-    start()
-
-    class R:
-        endpoint = f"127.0.0.1:{port}"
-
-        def restart(self, down_for=1.0):
-            p = procs[-1]
-            p.send_signal(signal.SIGTERM)  # SHUTDOWN: flushes the AOF
-            p.wait(timeout=10)
-            time.sleep(down_for)
-            start()
-
-    yield R()
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-            p.wait(timeout=10)
 
 
 def test_redis_restart_under_load(inv, inv_popen, make_config, durable_redis):

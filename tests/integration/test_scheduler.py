@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 import redis as redis_lib
 
-from test_queue import durable_redis, wait_until  # noqa: F401  (durable_redis: a fixture)
+from test_queue import wait_until
 
 
 def sched_cfg(make_config, jobs, **sched):
@@ -169,7 +169,7 @@ def test_dead_scheduler_entries_vanish(inv, inv_popen, make_config):
     assert time.monotonic() - t0 <= 16
 
 
-def test_redis_restart(inv, inv_popen, make_config, durable_redis):  # noqa: F811
+def test_redis_restart(inv, inv_popen, make_config, durable_redis):
     cfg = make_config(endpoint=durable_redis.endpoint,
                       scheduler={"metrics": {"address": "127.0.0.1:0"},
                                  "jobs": [{"name": "aux:task:noop", "spec": "@every 1s"}]})
