@@ -414,6 +414,7 @@ static void write_part(struct writer *wr, struct batch *b)
             if (b->staged[i] && part_of(b, i) == wr->w)
                 newest_note(c->x->newest, &b->keys[i]); /* the database holds at least this */
     atomic_fetch_add(&b->affected, affected);
+    model_copy_release(&b->rows[wr->w]); /* not kept while the batch waits for its ack */
     if (atomic_fetch_sub(&b->parts_left, 1) != 1)
         return; /* another writer ends it */
     if (atomic_load(&b->abandoned))
