@@ -1,7 +1,9 @@
 """Shared set-up of the Python benchmarks (bench/collect, bench/api): a
 private stack on free ports, the fake AWS with the benchmark's layout, a
 config with AWS credentials for it, and a worker; all stopped on exit.
-Stack: the same private stack without the fake AWS (bench/ingest)."""
+Stack: the same private stack without the fake AWS (bench/ingest,
+bench/hosts), with Stack.consume to time a consumer until it drained its
+stream and measure the CPU it, PostgreSQL and Redis used (CpuMeter)."""
 import json
 import os
 import subprocess
@@ -29,6 +31,93 @@ def proc_mb(pid, field):
             return int(line.split()[1]) / 1024
     return 0.0
 
+
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds a process has used; None once it is gone."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(f[11]) + int(f[12])) / _HZ
+
+
+def _machine_busy():
+    """Seconds all CPUs of the machine were busy since boot (not idle, not
+    waiting for I/O)."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(v) - v[3] - v[4]) / _HZ
+
+
+def postgres_pids(stack_dir):
+    """The postmaster of the stack in stack_dir and its children."""
+    try:
+        pm = int((Path(stack_dir) / "pg" / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return []
+    pids = [pm]
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pm:
+                    pids.append(int(d.name))
+            except (OSError, ValueError, IndexError):
+                pass
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds of groups of processes over an interval, and how busy the
+    whole machine was, so that a benchmark shows whether it filled the
+    cores and where their time went:
+
+        m = CpuMeter({"consumer": lambda: [pid], "PostgreSQL": lambda: postgres_pids(d)})
+        ... ; used = m.stop()   # {"consumer": s, ..., "all": s, "machine": s, "wall": s}
+
+    A process is sampled at start and at stop; one started in between counts
+    whole, one that ended in between is lost (sample again before it ends)."""
+
+    def __init__(self, groups):
+        self.groups = groups
+        self.t0 = time.monotonic()
+        self.busy0 = _machine_busy()
+        self.seen = {}  # pid -> (group, CPU at start or None)
+        self.sample(start=True)
+
+    def sample(self, start=False):
+        for name, pids in self.groups.items():
+            for pid in pids():
+                if pid not in self.seen:
+                    self.seen[pid] = (name, cpu_seconds(pid) if start else 0.0, 0.0)
+                c = cpu_seconds(pid)
+                if c is not None:
+                    g, first, _ = self.seen[pid]
+                    self.seen[pid] = (g, first, c)
+
+    def stop(self):
+        self.sample()
+        used = {name: 0.0 for name in self.groups}
+        for g, first, last in self.seen.values():
+            used[g] += max(0.0, last - (first or 0.0))
+        used["all"] = sum(used.values())
+        used["machine"] = _machine_busy() - self.busy0
+        used["wall"] = time.monotonic() - self.t0
+        return used
+
+
+def cpu_report(used, messages):
+    """Two lines: where the CPU went, and the rate that CPU per message
+    allows on this machine's cores at full use."""
+    cores = os.cpu_count() or 1
+    parts = ", ".join(f"{k} {used[k]:.1f} s" for k in used if k not in ("all", "machine", "wall"))
+    per = used["all"] / messages
+    return (f"   CPU: {parts}: {used['all']:.1f} s in {used['wall']:.2f} s of {cores} cores "
+            f"({100 * used['all'] / (cores * used['wall']):.0f}%; the whole machine "
+            f"{100 * used['machine'] / (cores * used['wall']):.0f}% busy)\n"
+            f"   {1e6 * per:.1f} us of CPU per message: {cores} cores at full use allow at most "
+            f"{cores / per:.0f} msgs/s"), cores / per
 
 class _Procs:
     """What both set-ups share: build (_build), a private directory and
@@ -230,5 +319,29 @@ class Stack(_Procs):
         for c in (["db", "init"], ["db", "migrate"]):
             sh(INV, *c, env=env, stdout=subprocess.DEVNULL)
         self.connect_db()
+
+    def consume(self, who, args, done, timeout, log="consumer.log"):
+        """Starts `inventory <args>` (a consumer) and waits until done();
+        returns (the process, seconds from its start, CPU used meanwhile by
+        it, PostgreSQL and Redis: CpuMeter.stop()). Exits naming who when the
+        consumer exits or timeout seconds pass first."""
+        import redis  # noqa: E402 (python3-redis, installed by bootstrap)
+        redis_pid = int(redis.Redis(port=self.redis_port).info("server")["process_id"])
+        t0 = time.monotonic()
+        c = self.start(*args, log=log)
+        meter = CpuMeter({"consumer": lambda: [c.pid],
+                          "PostgreSQL": lambda: postgres_pids(self.dir),
+                          "Redis": lambda: [redis_pid]})
+        sampled = t0
+        while not done():
+            if c.poll() is not None:
+                sys.exit(f"{who}: the consumer exited ({c.returncode}); see {self.dir / log}")
+            if time.monotonic() - t0 > timeout:
+                sys.exit(f"{who}: not drained after {timeout:.0f} s")
+            if time.monotonic() - sampled > 1:
+                meter.sample()  # PostgreSQL's backends may come and go
+                sampled = time.monotonic()
+            time.sleep(0.02)
+        return c, time.monotonic() - t0, meter.stop()
 
 
