@@ -76,14 +76,15 @@ class CpuMeter:
         m = CpuMeter({"consumer": lambda: [pid], "PostgreSQL": lambda: postgres_pids(d)})
         ... ; used = m.stop()   # {"consumer": s, ..., "all": s, "machine": s, "wall": s}
 
-    A process is sampled at start and at stop; one started in between counts
-    whole, one that ended in between is lost (sample again before it ends)."""
+    Processes are sampled at the start, at each sample() and at stop(); one
+    started in between counts whole, one that ended counts up to the last
+    sample that saw it (sample often when processes come and go)."""
 
     def __init__(self, groups):
         self.groups = groups
         self.t0 = time.monotonic()
         self.busy0 = _machine_busy()
-        self.seen = {}  # pid -> (group, CPU at start or None)
+        self.seen = {}  # pid -> (group, CPU when first seen (0 if started since), CPU now)
         self.sample(start=True)
 
     def sample(self, start=False):
@@ -118,6 +119,7 @@ def cpu_report(used, messages):
             f"{100 * used['machine'] / (cores * used['wall']):.0f}% busy)\n"
             f"   {1e6 * per:.1f} us of CPU per message: {cores} cores at full use allow at most "
             f"{cores / per:.0f} msgs/s"), cores / per
+
 
 class _Procs:
     """What both set-ups share: build (_build), a private directory and
@@ -326,12 +328,15 @@ class Stack(_Procs):
         it, PostgreSQL and Redis: CpuMeter.stop()). Exits naming who when the
         consumer exits or timeout seconds pass first."""
         import redis  # noqa: E402 (python3-redis, installed by bootstrap)
-        redis_pid = int(redis.Redis(port=self.redis_port).info("server")["process_id"])
-        t0 = time.monotonic()
-        c = self.start(*args, log=log)
-        meter = CpuMeter({"consumer": lambda: [c.pid],
+        redis_pid = int(redis.Redis(host="127.0.0.1", port=self.redis_port)
+                        .info("server")["process_id"])
+        consumer = []  # started after the meter: counted whole
+        meter = CpuMeter({"consumer": lambda: consumer,
                           "PostgreSQL": lambda: postgres_pids(self.dir),
                           "Redis": lambda: [redis_pid]})
+        t0 = time.monotonic()
+        c = self.start(*args, log=log)
+        consumer.append(c.pid)
         sampled = t0
         while not done():
             if c.poll() is not None:
