@@ -1,6 +1,8 @@
 /* Growable buffer with a hard cap. */
 #include "core/buf.h"
 
+#include "core/util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,14 +74,14 @@ int buf_add_json_string(struct buf *b, const char *s, size_t n)
     static const char hex[] = "0123456789abcdef";
     if (buf_addc(b, '"') < 0)
         return -1;
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        if (buf_add(b, s + run, i - run) < 0)
+    for (size_t i = 0;;) {
+        size_t run = plain_run(s + i, n - i, '"');
+        if (buf_add(b, s + i, run) < 0)
             return -1;
-        run = i + 1;
+        i += run;
+        if (i == n)
+            break;
+        unsigned char c = (unsigned char)s[i++];
         char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
         size_t len = 2;
         if (c == '\n')
@@ -97,8 +99,6 @@ int buf_add_json_string(struct buf *b, const char *s, size_t n)
         if (buf_add(b, esc, len) < 0)
             return -1;
     }
-    if (buf_add(b, s + run, n - run) < 0)
-        return -1;
     return buf_addc(b, '"');
 }
 
@@ -160,20 +160,24 @@ void buf_setf(struct buf *b, const char *fmt, ...)
     va_end(ap);
 }
 
-void buf_put(struct buf *b, const void *p, size_t n)
+void buf_put_i64(struct buf *b, int64_t v)
+{
+    char t[24];
+    size_t k = sizeof(t);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN too */
+    do {
+        t[--k] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        t[--k] = '-';
+    buf_put(b, t + k, sizeof(t) - k);
+}
+
+void buf_put_grow(struct buf *b, const void *p, size_t n)
 {
     if (buf_add(b, p, n) < 0)
         abort();
-}
-
-void buf_puts(struct buf *b, const char *s)
-{
-    buf_put(b, s, strlen(s));
-}
-
-void buf_putc(struct buf *b, char c)
-{
-    buf_put(b, &c, 1);
 }
 
 void buf_putf(struct buf *b, const char *fmt, ...)

@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "core/xalloc.h"
 
@@ -41,10 +43,30 @@ int buf_add_json_string(struct buf *b, const char *s, size_t n) MUSTCHECK;
 /* Never NULL: "" for an empty buffer. */
 /* Appends that cannot fail, for buffers without a cap (BUF_NOLIMIT):
  * allocation failure aborts (xalloc), so a refusal would be a bug. */
-void buf_put(struct buf *b, const void *p, size_t n);
-void buf_puts(struct buf *b, const char *s);
-void buf_putc(struct buf *b, char c);
+void buf_put_grow(struct buf *b, const void *p, size_t n);
+/* Inline: the writers of COPY rows, events and commands append a few bytes
+ * at a time, and the room is nearly always there. */
+static inline void buf_put(struct buf *b, const void *p, size_t n)
+{
+    if (n >= b->alloc - b->len || n > b->max - b->len) {
+        buf_put_grow(b, p, n);
+        return;
+    }
+    memcpy(b->ptr + b->len, p, n);
+    b->len += n;
+    b->ptr[b->len] = '\0';
+}
+static inline void buf_puts(struct buf *b, const char *s)
+{
+    buf_put(b, s, strlen(s));
+}
+static inline void buf_putc(struct buf *b, char c)
+{
+    buf_put(b, &c, 1);
+}
 void buf_putf(struct buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* v in decimal, as "%lld" writes it, without printf's cost. */
+void buf_put_i64(struct buf *b, int64_t v);
 
 const char *buf_str(const struct buf *b);
 /* Hands the contents to the caller (free()), leaving the buf empty. */

@@ -72,12 +72,16 @@ static json_t *tree(const char *s, const struct jt *t, int *k, bool *odd)
         r = json_object();
         for (int i = *k + 1; i < end && !*odd; free(heap), heap = NULL) {
             len = token_text(s, &t[i++], small, sizeof(small), &heap);
-            if (len < 0 || json_object_get(r, heap ? heap : small)) {
+            if (len < 0) {
                 *odd = true;
             } else {
+                /* A repeated key replaces the value without growing the
+                 * object: one hash lookup a member, not two. */
+                size_t had = json_object_size(r);
                 json_t *x = tree(s, t, &i, odd);
-                if (x)
-                    json_object_set_new_nocheck(r, heap ? heap : small, x);
+                if (x && (json_object_set_new_nocheck(r, heap ? heap : small, x) < 0 ||
+                          json_object_size(r) == had))
+                    *odd = true;
             }
         }
         break;

@@ -77,6 +77,9 @@ static int string(struct parser *p, long idx)
     p->pos++; /* the opening quote */
     p->t[idx].start = (uint32_t)p->pos;
     while (p->pos < p->n) {
+        p->pos += plain_run(p->s + p->pos, p->n - p->pos, '"');
+        if (p->pos == p->n)
+            break;
         unsigned char c = (unsigned char)p->s[p->pos];
         if (c == '"') {
             p->t[idx].end = (uint32_t)p->pos++;

@@ -236,10 +236,49 @@ long base64_decode(const char *s, size_t len, unsigned char *out)
     return n;
 }
 
+#define BYTES(b) (0x0101010101010101ull * (uint8_t)(b))
+
+/* The high bit of the lane of each byte of w below b (b <= 0x80), and
+ * maybe of lanes above a flagged one (a borrow); the lowest flagged lane
+ * is exact, as no borrow comes from below it. */
+static inline uint64_t any_below(uint64_t w, unsigned char b)
+{
+    return (w - BYTES(b)) & ~w & BYTES(0x80);
+}
+
+size_t plain_run(const char *s, size_t n, unsigned char q)
+{
+    size_t i = 0;
+    for (; n - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        uint64_t m =
+            any_below(w, 0x20) | any_below(w ^ BYTES('\\'), 1) | any_below(w ^ BYTES(q), 1);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (m)
+            return i + (size_t)__builtin_ctzll(m) / 8; /* lane 0 is s[i] */
+#else
+        if (m)
+            break;
+#endif
+    }
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '\\' || c == q)
+            break;
+    }
+    return i;
+}
+
 bool utf8_valid(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        uint64_t w;
+        if (n - i >= 8 && (memcpy(&w, s + i, 8), !(w & BYTES(0x80)))) {
+            i += 8; /* ASCII */
+            continue;
+        }
         unsigned c = s[i];
         if (c < 0x80) {
             i++;

@@ -44,6 +44,10 @@ long base64_decode(const char *s, size_t len, unsigned char *out);
 /* True if the n bytes are well-formed UTF-8 (no overlong forms, no
  * surrogates, nothing above U+10FFFF). */
 bool utf8_valid(const unsigned char *s, size_t n);
+/* How many of the n bytes of s come before the first control byte
+ * (< 0x20), backslash or byte q: the run a string escaper (JSON: q '"';
+ * COPY text: q '\\') can copy as it is. Eight bytes a step. */
+size_t plain_run(const char *s, size_t n, unsigned char q);
 
 /* Trims ASCII whitespace at both ends in place; returns s. */
 char *str_trim(char *s);

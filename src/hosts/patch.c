@@ -122,7 +122,7 @@ void host_patch_json(struct buf *b, const json_t *v, bool spaced)
         put_string(b, json_string_value(v), json_string_length(v));
         break;
     case JSON_INTEGER:
-        buf_putf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        buf_put_i64(b, (int64_t)json_integer_value(v));
         break;
     case JSON_REAL:
         put_real(b, v);

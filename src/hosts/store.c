@@ -258,14 +258,17 @@ static void copy_field(struct buf *b, const char *s, size_t n, bool sep)
         return;
     }
     size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
+    for (size_t i = 0;;) {
+        i += plain_run(s + i, n - i, '\\');
+        if (i == n)
+            break;
+        char c = s[i++];
         if (c != '\\' && c != '\t' && c != '\n' && c != '\r')
-            continue;
-        buf_put(b, s + run, i - run);
+            continue; /* another control byte: COPY takes it as it is */
+        buf_put(b, s + run, i - 1 - run);
         buf_putc(b, '\\');
         buf_putc(b, c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\');
-        run = i + 1;
+        run = i;
     }
     buf_put(b, s + run, n - run);
 }
@@ -645,8 +648,11 @@ static int lock_keys(PGconn *pg, const uint64_t *k, size_t n, char *state, struc
     struct buf a;
     buf_init(&a, BUF_NOLIMIT);
     buf_putc(&a, '{');
-    for (size_t i = 0; i < n; i++)
-        buf_putf(&a, "%s%lld", i ? "," : "", (long long)k[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_putc(&a, ',');
+        buf_put_i64(&a, (int64_t)k[i]);
+    }
     buf_putc(&a, '}');
     const char *p[] = {buf_str(&a)};
     PGresult *r = exec_stmt(pg, S_LOCK, p, state, err);

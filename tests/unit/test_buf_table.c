@@ -55,6 +55,22 @@ static const struct tcol cols[] = {
     {"MIGRATED-AT", "migrated_at", TCOL_STR},
 };
 
+static void test_put_i64(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, BUF_NOLIMIT);
+    static const int64_t v[] = {0, 7, -7, 10, 1234567890123LL, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "%lld", (long long)v[i]);
+        buf_reset(&b);
+        buf_put_i64(&b, v[i]);
+        assert_string_equal(buf_str(&b), want);
+    }
+    buf_release(&b);
+}
+
 static void test_json_string(void **state)
 {
     (void)state;
@@ -63,6 +79,11 @@ static void test_json_string(void **state)
     static const char in[] = "a\"b\\c/\x01\x1f\n\r\t\x7f\xc3\xa9";
     assert_int_equal(buf_add_json_string(&b, in, sizeof(in) - 1), 0);
     assert_string_equal(buf_str(&b), "\"a\\\"b\\\\c/\\u0001\\u001f\\n\\r\\t\x7f\xc3\xa9\"");
+    buf_reset(&b);
+    /* Escapes after runs longer than a word, and at the very end. */
+    static const char lng[] = "0123456789abcdef\"0123456789\n";
+    assert_int_equal(buf_add_json_string(&b, lng, sizeof(lng) - 1), 0);
+    assert_string_equal(buf_str(&b), "\"0123456789abcdef\\\"0123456789\\n\"");
     buf_reset(&b);
     /* Only the n bytes given; an empty string is "". */
     assert_int_equal(buf_add_json_string(&b, "xyz", 1), 0);
@@ -126,9 +147,8 @@ static void test_table_json_csv(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_cap),
-        cmocka_unit_test(test_json_string),
-        cmocka_unit_test(test_table_text),
+        cmocka_unit_test(test_buf_cap),        cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_put_i64),        cmocka_unit_test(test_table_text),
         cmocka_unit_test(test_table_json_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "core/jsonload.h"
 #include "core/jsontok.h"
 #include "core/util.h"
 #include "ingest/scans.h"
@@ -166,13 +167,38 @@ static void test_scan_reasons(void **state)
     assert_int_equal(scan_parse(NULL, 0, 1, &m, NULL), SCAN_JSON);
 }
 
+/* jsonload gives jansson's tree, and jansson's refusal of a key given
+ * twice, at any depth. */
+static void test_jsonload_duplicates(void **state)
+{
+    (void)state;
+    static const char *const dup[] = {
+        "{\"a\":1,\"a\":2}",
+        "{\"a\":{\"b\":[1,{\"c\":1,\"d\":2,\"c\":3}]}}",
+        "{\"k\":{\"x\":1},\"k\":{\"x\":1}}",
+    };
+    for (size_t i = 0; i < sizeof(dup) / sizeof(dup[0]); i++) {
+        json_error_t e1, e2;
+        json_t *j = jsonload(dup[i], strlen(dup[i]), &e1);
+        assert_null(j);
+        assert_null(json_loadb(dup[i], strlen(dup[i]), JSON_REJECT_DUPLICATES, &e2));
+        assert_string_equal(e1.text, e2.text);
+    }
+    const char *ok = "{\"a\":{\"a\":1},\"b\":[{\"a\":1},{\"a\":2}]}";
+    json_t *j = jsonload(ok, strlen(ok), NULL);
+    assert_non_null(j);
+    assert_int_equal(json_object_size(j), 2);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(json_object_get(j, "b"), 1), "a")), 2);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accepts_and_refuses),
-        cmocka_unit_test(test_members_strings_numbers),
-        cmocka_unit_test(test_base64_utf8),
-        cmocka_unit_test(test_scan_reasons),
+        cmocka_unit_test(test_accepts_and_refuses), cmocka_unit_test(test_members_strings_numbers),
+        cmocka_unit_test(test_base64_utf8),         cmocka_unit_test(test_scan_reasons),
+        cmocka_unit_test(test_jsonload_duplicates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

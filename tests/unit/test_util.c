@@ -1,4 +1,4 @@
-/* Unit tests: core/util (numbers, durations, time formatting). */
+/* Unit tests: core/util (numbers, durations, time formatting, byte scans). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -107,12 +107,63 @@ static void test_names_and_trim(void **state)
     assert_string_equal(str_trim(s), "padded");
 }
 
+/* plain_run against a byte-at-a-time reading: every stop byte at every
+ * offset of a 20-byte run, with UTF-8 bytes (>= 0x80) around it, which
+ * never stop it. */
+static size_t plain_ref(const char *s, size_t n, unsigned char q)
+{
+    size_t i = 0;
+    while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '\\' && (unsigned char)s[i] != q)
+        i++;
+    return i;
+}
+
+static void test_plain_run(void **state)
+{
+    (void)state;
+    static const unsigned char stops[] = {0x00, 0x01, 0x09, 0x0a, 0x1f, '\\', '"'};
+    static const unsigned char goes[] = {' ', 'a', 0x7f, 0x80, 0xc3, 0xff};
+    char s[20];
+    for (size_t g = 0; g < sizeof(goes); g++) {
+        memset(s, (char)goes[g], sizeof(s));
+        assert_int_equal(plain_run(s, sizeof(s), '"'), sizeof(s));
+        for (size_t k = 0; k < sizeof(stops); k++)
+            for (size_t at = 0; at < sizeof(s); at++)
+                for (size_t n = 0; n <= sizeof(s); n++) {
+                    memset(s, (char)goes[g], sizeof(s));
+                    s[at] = (char)stops[k];
+                    assert_int_equal(plain_run(s, n, '"'), plain_ref(s, n, '"'));
+                    assert_int_equal(plain_run(s, n, '\\'), plain_ref(s, n, '\\'));
+                }
+    }
+}
+
+/* utf8_valid reads ASCII eight bytes at a time: a bad or good sequence
+ * after any number of ASCII bytes. */
+static void test_utf8_valid_offsets(void **state)
+{
+    (void)state;
+    unsigned char s[32];
+    for (size_t at = 0; at + 4 <= sizeof(s); at++) {
+        memset(s, 'a', sizeof(s));
+        memcpy(s + at, "\xf0\x9f\x9a\x80", 4); /* U+1F680 */
+        assert_true(utf8_valid(s, sizeof(s)));
+        assert_false(utf8_valid(s, at + 3)); /* cut short */
+        s[at + 1] = 'x';                     /* not a continuation */
+        assert_false(utf8_valid(s, sizeof(s)));
+        s[at] = (unsigned char)0xc0; /* overlong */
+        s[at + 1] = (unsigned char)0x80;
+        assert_false(utf8_valid(s, sizeof(s)));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration_parse), cmocka_unit_test(test_duration_format),
-        cmocka_unit_test(test_parse_int),      cmocka_unit_test(test_time_format_go),
-        cmocka_unit_test(test_names_and_trim),
+        cmocka_unit_test(test_duration_parse),     cmocka_unit_test(test_duration_format),
+        cmocka_unit_test(test_parse_int),          cmocka_unit_test(test_time_format_go),
+        cmocka_unit_test(test_names_and_trim),     cmocka_unit_test(test_plain_run),
+        cmocka_unit_test(test_utf8_valid_offsets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
