@@ -201,16 +201,9 @@ static size_t with_ids(const redisReply *list, bool *keep)
  * handed to hiredis at once (one copy, no formatting per argument). */
 static void resp_count(struct buf *b, char kind, size_t n)
 {
-    char t[24];
-    size_t k = sizeof(t);
-    t[--k] = '\n';
-    t[--k] = '\r';
-    do {
-        t[--k] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n);
-    t[--k] = kind;
-    buf_put(b, t + k, sizeof(t) - k);
+    buf_putc(b, kind);
+    buf_put_i64(b, (int64_t)n);
+    buf_put(b, "\r\n", 2);
 }
 
 static void resp_arg(struct buf *b, const char *s, size_t n)
