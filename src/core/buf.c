@@ -102,6 +102,26 @@ int buf_add_json_string(struct buf *b, const char *s, size_t n)
     return buf_addc(b, '"');
 }
 
+int buf_add_copy_text(struct buf *b, const char *s, size_t n)
+{
+    if (!s)
+        return buf_add(b, "\\N", 2);
+    size_t run = 0;
+    for (size_t i = 0;;) {
+        i += plain_run(s + i, n - i, '\\');
+        if (i == n)
+            break;
+        char c = s[i++];
+        if (c != '\\' && c != '\t' && c != '\n' && c != '\r')
+            continue; /* another control byte: COPY takes it as it is */
+        char esc[2] = {'\\', c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\'};
+        if (buf_add(b, s + run, i - 1 - run) < 0 || buf_add(b, esc, 2) < 0)
+            return -1;
+        run = i;
+    }
+    return buf_add(b, s + run, n - run);
+}
+
 int buf_vaddf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list cp;

@@ -40,6 +40,10 @@ int buf_vaddf(struct buf *b, const char *fmt, va_list ap) MUSTCHECK;
 /* Appends n bytes of s as a quoted JSON string: '"', '\\', and control
  * characters escaped; other bytes (UTF-8) copied as they are. */
 int buf_add_json_string(struct buf *b, const char *s, size_t n) MUSTCHECK;
+/* Appends n bytes of s as one value of COPY's text format: \N for NULL s;
+ * backslash, tab, newline and carriage return escaped (so no line is ever
+ * a lone "\."), other bytes as they are. */
+int buf_add_copy_text(struct buf *b, const char *s, size_t n) MUSTCHECK;
 /* Never NULL: "" for an empty buffer. */
 /* Appends that cannot fail, for buffers without a cap (BUF_NOLIMIT):
  * allocation failure aborts (xalloc), so a refusal would be a bug. */

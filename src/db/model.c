@@ -280,32 +280,11 @@ void model_copy_release(struct model_copy *b)
     memset(b, 0, sizeof(*b));
 }
 
-/* One value in COPY's text format: \N for NULL; backslash, newline,
- * carriage return and tab escaped (so no line is ever a lone "\."). */
-static int add_copy_value(struct buf *o, const char *v)
-{
-    if (!v)
-        return buf_add(o, "\\N", 2);
-    const char *run = v;
-    for (const char *p = v;; p++) {
-        char c = *p;
-        if (c != '\\' && c != '\n' && c != '\r' && c != '\t' && c != '\0')
-            continue;
-        if (buf_add(o, run, (size_t)(p - run)) < 0)
-            return -1;
-        if (c == '\0')
-            return 0;
-        char esc[2] = {'\\', c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '\\'};
-        if (buf_add(o, esc, 2) < 0)
-            return -1;
-        run = p + 1;
-    }
-}
-
 int model_copy_add(struct model_copy *b, const char *const *values)
 {
     for (size_t i = 0; i < b->ncols; i++)
-        if ((i && buf_addc(&b->rows, '\t') < 0) || add_copy_value(&b->rows, values[i]) < 0 ||
+        if ((i && buf_addc(&b->rows, '\t') < 0) ||
+            buf_add_copy_text(&b->rows, values[i], values[i] ? strlen(values[i]) : 0) < 0 ||
             (i + 1 == b->ncols && buf_addc(&b->rows, '\n') < 0)) {
             /* A failed append released the buffer: the batch is lost whole. */
             buf_reset(&b->rows);

@@ -253,24 +253,8 @@ static void copy_field(struct buf *b, const char *s, size_t n, bool sep)
 {
     if (sep)
         buf_putc(b, '\t');
-    if (!s) {
-        buf_puts(b, "\\N");
-        return;
-    }
-    size_t run = 0;
-    for (size_t i = 0;;) {
-        i += plain_run(s + i, n - i, '\\');
-        if (i == n)
-            break;
-        char c = s[i++];
-        if (c != '\\' && c != '\t' && c != '\n' && c != '\r')
-            continue; /* another control byte: COPY takes it as it is */
-        buf_put(b, s + run, i - 1 - run);
-        buf_putc(b, '\\');
-        buf_putc(b, c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\');
-        run = i;
-    }
-    buf_put(b, s + run, n - run);
+    if (buf_add_copy_text(b, s, n) < 0)
+        abort(); /* no cap: cannot fail */
 }
 
 static void copy_fields(struct buf *b, const char *s)

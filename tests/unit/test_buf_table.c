@@ -55,6 +55,22 @@ static const struct tcol cols[] = {
     {"MIGRATED-AT", "migrated_at", TCOL_STR},
 };
 
+static void test_copy_text(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 1024);
+    assert_int_equal(buf_add_copy_text(&b, NULL, 0), 0);
+    static const char in[] = "0123456789a\\b\tc\nd\re\x01\"f";
+    assert_int_equal(buf_add_copy_text(&b, in, sizeof(in) - 1), 0);
+    assert_string_equal(buf_str(&b), "\\N0123456789a\\\\b\\tc\\nd\\re\x01\"f");
+    buf_release(&b);
+    buf_init(&b, 4); /* over the cap: -1, nothing kept */
+    assert_int_equal(buf_add_copy_text(&b, "\n\n\n", 3), -1);
+    assert_int_equal(b.len, 0);
+    buf_release(&b);
+}
+
 static void test_put_i64(void **state)
 {
     (void)state;
@@ -147,9 +163,9 @@ static void test_table_json_csv(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_cap),        cmocka_unit_test(test_json_string),
-        cmocka_unit_test(test_put_i64),        cmocka_unit_test(test_table_text),
-        cmocka_unit_test(test_table_json_csv),
+        cmocka_unit_test(test_buf_cap),    cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_put_i64),    cmocka_unit_test(test_copy_text),
+        cmocka_unit_test(test_table_text), cmocka_unit_test(test_table_json_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
