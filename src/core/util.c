@@ -190,14 +190,6 @@ char *str_trim(char *s)
     return s;
 }
 
-int hex_digit(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 static int b64_value(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z')

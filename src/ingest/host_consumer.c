@@ -198,7 +198,7 @@ static size_t with_ids(const redisReply *list, bool *keep)
 /* ---- commands ---- */
 
 /* A batch's commands are written as RESP into the consumer's buffer and
- * handed to hiredis at once (one copy, no formatting per argument). */
+ * sent at once (no formatting per argument, no copy: send_commands). */
 static void resp_count(struct buf *b, char kind, size_t n)
 {
     buf_putc(b, kind);
@@ -233,14 +233,32 @@ static void resp_xadd(struct buf *b, const char *stream, const char *maxlen, con
         resp_arg(b, fv[i], lens[i]);
 }
 
+/* Writes a pipeline of megabytes straight to the socket: hiredis would
+ * copy it into its output buffer first (a fresh allocation, faulted in page
+ * by page, each time). Its buffer holds nothing here (every earlier command
+ * was sent and answered), so the replies come back in order. A failed or
+ * timed out write (SO_SNDTIMEO, set by rds) breaks the connection. */
+static bool write_all(redisContext *rc, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(rc->fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
 /* Sends the n commands of c->cmds and reads their replies; false when one
  * failed. */
 static bool send_commands(struct consumer *c, redisContext *rc, size_t n)
 {
-    if (n && redisAppendFormattedCommand(rc, c->cmds.ptr, c->cmds.len) != REDIS_OK)
-        return false;
+    bool sent = n == 0 || (rc->err == 0 && write_all(rc, c->cmds.ptr, c->cmds.len));
     buf_reset(&c->cmds);
-    return stream_replies(c->r.name, rc, n);
+    return sent && stream_replies(c->r.name, rc, n);
 }
 
 /* ---- payload tracker ---- */
