@@ -53,7 +53,8 @@ long base64_decode(const char *s, size_t len, unsigned char *out);
 bool utf8_valid(const unsigned char *s, size_t n);
 /* How many of the n bytes of s come before the first control byte
  * (< 0x20), backslash or byte q: the run a string escaper (JSON: q '"';
- * COPY text: q '\\') can copy as it is. Eight bytes a step. */
+ * COPY text: q '\\') can copy as it is. Sixteen bytes a step with SSE2,
+ * else eight. */
 size_t plain_run(const char *s, size_t n, unsigned char q);
 
 /* Trims ASCII whitespace at both ends in place; returns s. */

@@ -123,7 +123,7 @@ static void test_plain_run(void **state)
     (void)state;
     static const unsigned char stops[] = {0x00, 0x01, 0x09, 0x0a, 0x1f, '\\', '"'};
     static const unsigned char goes[] = {' ', 'a', 0x7f, 0x80, 0xc3, 0xff};
-    char s[20];
+    char s[40]; /* two 16-byte steps, an 8-byte one and single bytes */
     for (size_t g = 0; g < sizeof(goes); g++) {
         memset(s, (char)goes[g], sizeof(s));
         assert_int_equal(plain_run(s, sizeof(s), '"'), sizeof(s));
@@ -138,12 +138,12 @@ static void test_plain_run(void **state)
     }
 }
 
-/* utf8_valid reads ASCII eight bytes at a time: a bad or good sequence
- * after any number of ASCII bytes. */
+/* utf8_valid reads ASCII sixteen (SSE2) or eight bytes at a time: a bad
+ * or good sequence after any number of ASCII bytes. */
 static void test_utf8_valid_offsets(void **state)
 {
     (void)state;
-    unsigned char s[32];
+    unsigned char s[40];
     for (size_t at = 0; at + 4 <= sizeof(s); at++) {
         memset(s, 'a', sizeof(s));
         memcpy(s + at, "\xf0\x9f\x9a\x80", 4); /* U+1F680 */
