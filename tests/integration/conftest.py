@@ -34,6 +34,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -660,3 +661,78 @@ def durable_redis(tmp_path):
         if p.poll() is None:
             p.terminate()
             p.wait(timeout=10)
+
+
+# ---- fixtures shared by several test files ----
+
+@pytest.fixture
+def hosts(inv, inv_popen, make_config, db, redis_db):
+    """Starts host consumers: hosts(**ingest_overrides) -> Proc."""
+    def cfg(**kw):
+        ingest = {"metrics": {"address": "127.0.0.1:0"}, "claim_interval": "200ms"}
+        ingest.update(kw)
+        return make_config(ingest={"hosts": ingest})
+
+    for step in ("init", "migrate"):
+        r = inv("db", step, config=cfg())
+        assert r.rc == 0, r.err
+
+    def start(**kw):
+        p = inv_popen("ingest", "start", "hosts", config=cfg(**kw))
+        p.wait_for(r"ingest: consuming")
+        return p
+
+    return start
+
+
+@pytest.fixture
+def feed(hosts, redis_db):
+    """One host consumer running; feed(*messages) publishes and waits until
+    all are acked."""
+    from streams import Feed
+    hosts()
+    return Feed(redis_db)
+
+
+@pytest.fixture
+def fake():
+    """The fake AWS (tests/fakes/fakeaws.py): 2 accounts, 2 regions."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
+    from fakeaws import FakeAWS
+    with FakeAWS(accounts=2, regions=2, vpcs_per_region=2, subnets_per_vpc=2,
+                 instances_per_subnet=3) as f:
+        yield f
+
+
+@pytest.fixture
+def aws_env(tmp_path, fake):
+    """A shared credentials file with the fake's keys, as the environment."""
+    creds = tmp_path / "aws-credentials"
+    lines = []
+    for n in (1, 2):
+        key, secret = fake.keys(n)
+        lines += [f"[acct{n}]", f"aws_access_key_id = {key}", f"aws_secret_access_key = {secret}"]
+    creds.write_text("\n".join(lines) + "\n")
+    return {"AWS_SHARED_CREDENTIALS_FILE": str(creds),
+            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config")}
+
+
+@pytest.fixture
+def aws_cfg(inv, make_config, fake, aws_env):
+    """aws_cfg(**aws_overrides) -> a migrated config collecting from the fake."""
+    from test_queue import FAST
+
+    def make(**aws):
+        section = {"is_enabled": True, "region": "eu-central-1", "endpoint_url": fake.url,
+                   "retry": {"base_delay": "20ms", "max_delay": "100ms"},
+                   "services": {s: {"use_credentials": ["acct1", "acct2"]}
+                                for s in ("ec2", "elb", "elbv2", "s3")},
+                   "credentials": {f"acct{n}": {"provider": "profile",
+                                                "profile": {"name": f"acct{n}"}}
+                                   for n in (1, 2)}}
+        section.update(aws)
+        cfg = make_config(aws=section, worker=dict(FAST, concurrency=4))
+        assert inv("db", "init", config=cfg).rc == 0
+        assert inv("db", "migrate", config=cfg).rc == 0
+        return cfg
+    return make

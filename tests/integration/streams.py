@@ -50,6 +50,20 @@ def wait_until(cond, timeout=60, what="condition"):
         time.sleep(0.05)
 
 
+class Feed:
+    """Publishes messages to a stream and waits until its group has acked
+    them all (the host consumers' stream and group by default)."""
+
+    def __init__(self, r, stream="platform.inventory.host-ingress", group="inventory"):
+        self.r, self.stream, self.group, self.n = r, stream, group, 0
+
+    def __call__(self, *messages):
+        publish(self.r, messages, self.stream)
+        self.n += len(messages)
+        wait_until(lambda: drained(self.r, self.stream, self.group, self.n),
+                   what=f"{self.n} entries acked")
+
+
 def metrics(p):
     """The /metrics text of a consumer process (its log names the port)."""
     port = int(re.search(r"http server listening.*port=(\d+)", p.err).group(1))

@@ -5,17 +5,11 @@ code, malformed answers failing without half-commits, throttling retried,
 metrics, housekeeping after resources disappear."""
 import json
 import re
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
-from fakeaws import FakeAWS  # noqa: E402
-
-from test_queue import FAST, info, start_worker, submit, task, wait_until  # noqa: E402
+from test_queue import FAST, info, start_worker, submit, task, wait_until
 
 MODELS = {"region": "regions", "az": "azs", "vpc": "vpcs", "subnet": "subnets",
           "instance": "instances", "image": "images", "bucket": "buckets",
@@ -24,43 +18,6 @@ LINKS = ["region_to_az", "region_to_vpc", "vpc_to_subnet", "vpc_to_instance", "s
          "instance_to_subnet", "instance_to_region", "instance_to_image",
          "instance_to_net_interface", "image_to_region", "lb_to_vpc", "lb_to_region",
          "lb_to_net_interface"]
-
-
-@pytest.fixture
-def fake():
-    with FakeAWS(accounts=2, regions=2, vpcs_per_region=2, subnets_per_vpc=2,
-                 instances_per_subnet=3) as f:
-        yield f
-
-
-@pytest.fixture
-def aws_env(tmp_path, fake):
-    creds = tmp_path / "aws-credentials"
-    lines = []
-    for n in (1, 2):
-        key, secret = fake.keys(n)
-        lines += [f"[acct{n}]", f"aws_access_key_id = {key}", f"aws_secret_access_key = {secret}"]
-    creds.write_text("\n".join(lines) + "\n")
-    return {"AWS_SHARED_CREDENTIALS_FILE": str(creds),
-            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config")}
-
-
-@pytest.fixture
-def aws_cfg(inv, make_config, fake, aws_env):
-    def make(**aws):
-        section = {"is_enabled": True, "region": "eu-central-1", "endpoint_url": fake.url,
-                   "retry": {"base_delay": "20ms", "max_delay": "100ms"},
-                   "services": {s: {"use_credentials": ["acct1", "acct2"]}
-                                for s in ("ec2", "elb", "elbv2", "s3")},
-                   "credentials": {f"acct{n}": {"provider": "profile",
-                                                "profile": {"name": f"acct{n}"}}
-                                   for n in (1, 2)}}
-        section.update(aws)
-        cfg = make_config(aws=section, worker=dict(FAST, concurrency=4))
-        assert inv("db", "init", config=cfg).rc == 0
-        assert inv("db", "migrate", config=cfg).rc == 0
-        return cfg
-    return make
 
 
 def counts(db):

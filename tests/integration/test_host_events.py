@@ -5,7 +5,7 @@ row: the same keys and values, numbers and timestamps in the same text."""
 import json
 import uuid
 
-from test_ingest_hosts import EVENTS, feed, hosts, identity, u  # noqa: F401 (fixtures)
+from test_ingest_hosts import EVENTS, identity, u
 
 
 def exact(text):

@@ -10,7 +10,6 @@ import time
 import uuid
 
 import psycopg2
-import pytest
 import redis as redis_lib
 
 from conftest import as_pg
@@ -48,44 +47,6 @@ def message(host, org="org1", request_id=None, **meta):
 
 def u():
     return str(uuid.uuid4())
-
-
-class Feed:
-    """Publishes messages and waits until the consumers acked them all."""
-
-    def __init__(self, r):
-        self.r, self.n = r, 0
-
-    def __call__(self, *messages):
-        publish(self.r, messages)
-        self.n += len(messages)
-        wait_until(lambda: drained(self.r, self.n), what=f"{self.n} entries acked")
-
-
-@pytest.fixture
-def hosts(inv, inv_popen, make_config, db, redis_db):
-    """Starts consumers: hosts(**ingest_overrides) -> Proc."""
-    def cfg(**kw):
-        ingest = {"metrics": {"address": "127.0.0.1:0"}, "claim_interval": "200ms"}
-        ingest.update(kw)
-        return make_config(ingest={"hosts": ingest})
-
-    for step in ("init", "migrate"):
-        r = inv("db", step, config=cfg())
-        assert r.rc == 0, r.err
-
-    def start(**kw):
-        p = inv_popen("ingest", "start", "hosts", config=cfg(**kw))
-        p.wait_for(r"ingest: consuming")
-        return p
-
-    return start
-
-
-@pytest.fixture
-def feed(hosts, redis_db):
-    hosts()
-    return Feed(redis_db)
 
 
 def rows(db, org="org1"):

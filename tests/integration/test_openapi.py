@@ -22,7 +22,7 @@ from jsonschema.exceptions import ValidationError
 from conftest import ROOT
 from test_api import ADMIN_TOKEN, READ_TOKEN, TOKENS, Api, raw
 from test_api_control import post, start_api
-from test_aws_collect import aws_cfg, aws_env, fake, run_until_drained  # noqa: F401 (fixtures)
+from test_aws_collect import run_until_drained
 from test_queue import FAST, submit, wait_until
 
 VALIDATOR_DIR = ROOT / "tests" / "openapi"
@@ -327,7 +327,7 @@ def test_nullable_columns_match_the_database(api, inv, db):
 
 # --- live answers ------------------------------------------------------------
 
-def test_live_answers_match_the_document(inv, inv_popen, aws_cfg, aws_env, make_config, db,  # noqa: F811
+def test_live_answers_match_the_document(inv, inv_popen, aws_cfg, aws_env, make_config, db,
                                          tmp_path):
     cfg = aws_cfg()
     worker = inv_popen("worker", "start", config=cfg, env=aws_env)
