@@ -665,24 +665,31 @@ def durable_redis(tmp_path):
 
 # ---- fixtures shared by several test files ----
 
-@pytest.fixture
-def hosts(inv, inv_popen, make_config, db, redis_db):
-    """Starts host consumers: hosts(**ingest_overrides) -> Proc."""
+def consumers(kind, inv, inv_popen, make_config):
+    """Initialises and migrates the database, then returns
+    start(config=None, **ingest_overrides) -> Proc: one `inventory ingest
+    start KIND`, consuming (metrics on a free port, claims every 200 ms)."""
     def cfg(**kw):
         ingest = {"metrics": {"address": "127.0.0.1:0"}, "claim_interval": "200ms"}
         ingest.update(kw)
-        return make_config(ingest={"hosts": ingest})
+        return make_config(ingest={kind: ingest})
 
     for step in ("init", "migrate"):
         r = inv("db", step, config=cfg())
         assert r.rc == 0, r.err
 
-    def start(**kw):
-        p = inv_popen("ingest", "start", "hosts", config=cfg(**kw))
+    def start(config=None, **kw):
+        p = inv_popen("ingest", "start", kind, config=config or cfg(**kw))
         p.wait_for(r"ingest: consuming")
         return p
 
     return start
+
+
+@pytest.fixture
+def hosts(inv, inv_popen, make_config, db, redis_db):
+    """Starts host consumers: hosts(**ingest_overrides) -> Proc."""
+    return consumers("hosts", inv, inv_popen, make_config)
 
 
 @pytest.fixture

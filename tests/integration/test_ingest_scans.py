@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 import redis as redis_lib
 
-from conftest import as_pg
+from conftest import as_pg, consumers
 from streams import ingest_through_redis_restart, metric, metrics, wait_until
 from streams import drained as group_drained
 from streams import publish as publish_to
@@ -75,24 +75,8 @@ def generate(n, keys, seed):
 
 @pytest.fixture
 def scans(inv, inv_popen, make_config, db, redis_db):
-    """Starts consumers: scans(**ingest_overrides) -> Proc."""
-    def cfg(**kw):
-        ingest = {"metrics": {"address": "127.0.0.1:0"}, "claim_interval": "200ms"}
-        ingest.update(kw)
-        return make_config(ingest={"scans": ingest})
-
-    base = cfg()
-    for step in ("init", "migrate"):
-        r = inv("db", step, config=base)
-        assert r.rc == 0, r.err
-
-    def start(config=None, **kw):
-        p = inv_popen("ingest", "start", "scans", config=config or cfg(**kw))
-        p.wait_for(r"ingest: consuming")
-        return p
-
-    start.cfg = cfg
-    return start
+    """Starts consumers: scans(config=None, **ingest_overrides) -> Proc."""
+    return consumers("scans", inv, inv_popen, make_config)
 
 
 def test_latest_wins_in_any_order(scans, db, redis_db, db_factory, inv, make_config):
