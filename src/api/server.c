@@ -2,6 +2,7 @@
 #include "api/server.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
@@ -34,18 +36,38 @@
 #include "queue/scheduler.h"
 #include "queue/worker.h"
 
-#define MAX_LINKS  10000 /* related rows one /links answer carries */
-#define DRAIN_POLL 20    /* ms between in-flight checks on stop */
+#define MAX_LINKS          10000 /* related rows one /links answer carries */
+#define DRAIN_POLL         20    /* ms between in-flight checks on stop */
+#define DRAIN_FLUSH        1000  /* ms for the last answers to go out on stop */
+#define API_WORKERS_PER_IO 8     /* libmicrohttpd threads: one per this many workers */
 
-/* One request: the raw URI (from the request line) and the body read so
- * far. */
+struct route;
+
+/* One request: the raw URI (from the request line), the body read so far
+ * and, once routed, what its handler needs. A route that waits on
+ * PostgreSQL or Redis runs on a worker thread while its connection is
+ * suspended; the worker builds the answer and resumes the connection, and
+ * libmicrohttpd's thread sends it. */
 struct req {
     struct api_server *s;
+    struct MHD_Connection *conn;
     char *uri; /* owned */
     int64_t t0;
     bool started;   /* on_request has seen the headers */
     bool too_large; /* the body passed API_MAX_BODY: the rest is discarded */
+    bool queued;    /* handed to the workers; answered when resumed */
     struct buf body;
+    const struct route *hit;
+    const char *pattern; /* the matched route's, for metrics */
+    char *path;          /* owned; qs and caps point into it */
+    const char *qs;
+    struct slice caps[API_ROUTE_MAX_CAPS];
+    struct identity who;
+    struct resp r;
+    unsigned int status;       /* of resp */
+    struct MHD_Response *resp; /* the answer, built by whoever ran the handler */
+    atomic_bool answered;      /* resp is set (a worker's store, released) */
+    struct req *next;          /* in the workers' queue */
 };
 
 /* Who may call a route (docs/api.md, Authentication). */
@@ -1345,46 +1367,49 @@ static const struct route {
     const char *pattern;
     handler_fn fn;
     enum access access;
+    bool quick; /* no I/O: answered on libmicrohttpd's thread, never queued */
 } routes[] = {
-    {"GET", "/health", h_health, OPEN},
-    {"GET", "/ready", h_ready, OPEN},
-    {"GET", "/version", h_version, OPEN},
-    {"GET", "/metrics", h_metrics, OPEN},
-    {"GET", "/api/v1/openapi.json", h_openapi, OPEN},
-    {"GET", "/api/v1/models", h_models, READ},
-    {"GET", "/api/v1/queues", h_queues, READ},
-    {"GET", "/api/v1/queues/:q", h_queue, READ},
-    {"GET", "/api/v1/queues/:q/tasks", h_queue_tasks, READ},
-    {"POST", "/api/v1/queues/:q/pause", h_pause, ADMIN},
-    {"POST", "/api/v1/queues/:q/resume", h_resume, ADMIN},
-    {"POST", "/api/v1/tasks", h_task_submit, ADMIN},
-    {"GET", "/api/v1/tasks/:id", h_task, READ},
-    {"DELETE", "/api/v1/tasks/:id", h_task_delete, ADMIN},
-    {"POST", "/api/v1/tasks/:id/cancel", h_task_cancel, ADMIN},
-    {"GET", "/api/v1/workers", h_workers, READ},
-    {"GET", "/api/v1/scheduler/jobs", h_sched_jobs, READ},
-    {"GET", "/api/v1/scans", h_scans, READ},
-    {"GET", "/api/v1/scans/:ip", h_scans_ip, READ},
-    {"GET", "/api/v1/:source/:model", h_list, READ},
-    {"GET", "/api/v1/:source/:model/:id", h_get, READ},
-    {"GET", "/api/v1/:source/:model/:id/links", h_links, READ},
+    {"GET", "/health", h_health, OPEN, true},
+    {"GET", "/ready", h_ready, OPEN, false},
+    {"GET", "/version", h_version, OPEN, true},
+    {"GET", "/metrics", h_metrics, OPEN, true},
+    {"GET", "/api/v1/openapi.json", h_openapi, OPEN, true},
+    {"GET", "/api/v1/models", h_models, READ, false},
+    {"GET", "/api/v1/queues", h_queues, READ, false},
+    {"GET", "/api/v1/queues/:q", h_queue, READ, false},
+    {"GET", "/api/v1/queues/:q/tasks", h_queue_tasks, READ, false},
+    {"POST", "/api/v1/queues/:q/pause", h_pause, ADMIN, false},
+    {"POST", "/api/v1/queues/:q/resume", h_resume, ADMIN, false},
+    {"POST", "/api/v1/tasks", h_task_submit, ADMIN, false},
+    {"GET", "/api/v1/tasks/:id", h_task, READ, false},
+    {"DELETE", "/api/v1/tasks/:id", h_task_delete, ADMIN, false},
+    {"POST", "/api/v1/tasks/:id/cancel", h_task_cancel, ADMIN, false},
+    {"GET", "/api/v1/workers", h_workers, READ, false},
+    {"GET", "/api/v1/scheduler/jobs", h_sched_jobs, READ, false},
+    {"GET", "/api/v1/scans", h_scans, READ, false},
+    {"GET", "/api/v1/scans/:ip", h_scans_ip, READ, false},
+    {"GET", "/api/v1/:source/:model", h_list, READ, false},
+    {"GET", "/api/v1/:source/:model/:id", h_get, READ, false},
+    {"GET", "/api/v1/:source/:model/:id/links", h_links, READ, false},
     /* host-based inventory (src/api/hbi.c); checkin before the id list */
-    {"GET", "/api/inventory/v1/openapi.json", hbi_openapi_doc, OPEN},
-    {"GET", "/api/inventory/v1/hosts", hbi_hosts_list, IDENTITY},
-    {"POST", "/api/inventory/v1/hosts", hbi_hosts_add, IDENTITY},
-    {"POST", "/api/inventory/v1/hosts/checkin", hbi_hosts_checkin, IDENTITY},
-    {"GET", "/api/inventory/v1/hosts/:host_id_list", hbi_hosts_get, IDENTITY},
-    {"PATCH", "/api/inventory/v1/hosts/:host_id_list", hbi_hosts_patch, IDENTITY},
-    {"DELETE", "/api/inventory/v1/hosts/:host_id_list", hbi_hosts_delete, IDENTITY},
-    {"GET", "/api/inventory/v1/hosts/:host_id_list/system_profile", hbi_system_profile, IDENTITY},
-    {"GET", "/api/inventory/v1/hosts/:host_id_list/tags", hbi_host_tags, IDENTITY},
-    {"GET", "/api/inventory/v1/hosts/:host_id_list/tags/count", hbi_host_tag_count, IDENTITY},
-    {"GET", "/api/inventory/v1/tags", hbi_tags, IDENTITY},
-    {"GET", "/api/inventory/v1/host_exists", hbi_host_exists, IDENTITY},
-    {"GET", "/api/inventory/v1/account/staleness", hbi_staleness_get, IDENTITY},
-    {"POST", "/api/inventory/v1/account/staleness", hbi_staleness_create, IDENTITY},
-    {"PATCH", "/api/inventory/v1/account/staleness", hbi_staleness_update, IDENTITY},
-    {"DELETE", "/api/inventory/v1/account/staleness", hbi_staleness_delete, IDENTITY},
+    {"GET", "/api/inventory/v1/openapi.json", hbi_openapi_doc, OPEN, true},
+    {"GET", "/api/inventory/v1/hosts", hbi_hosts_list, IDENTITY, false},
+    {"POST", "/api/inventory/v1/hosts", hbi_hosts_add, IDENTITY, false},
+    {"POST", "/api/inventory/v1/hosts/checkin", hbi_hosts_checkin, IDENTITY, false},
+    {"GET", "/api/inventory/v1/hosts/:host_id_list", hbi_hosts_get, IDENTITY, false},
+    {"PATCH", "/api/inventory/v1/hosts/:host_id_list", hbi_hosts_patch, IDENTITY, false},
+    {"DELETE", "/api/inventory/v1/hosts/:host_id_list", hbi_hosts_delete, IDENTITY, false},
+    {"GET", "/api/inventory/v1/hosts/:host_id_list/system_profile", hbi_system_profile, IDENTITY,
+     false},
+    {"GET", "/api/inventory/v1/hosts/:host_id_list/tags", hbi_host_tags, IDENTITY, false},
+    {"GET", "/api/inventory/v1/hosts/:host_id_list/tags/count", hbi_host_tag_count, IDENTITY,
+     false},
+    {"GET", "/api/inventory/v1/tags", hbi_tags, IDENTITY, false},
+    {"GET", "/api/inventory/v1/host_exists", hbi_host_exists, IDENTITY, false},
+    {"GET", "/api/inventory/v1/account/staleness", hbi_staleness_get, IDENTITY, false},
+    {"POST", "/api/inventory/v1/account/staleness", hbi_staleness_create, IDENTITY, false},
+    {"PATCH", "/api/inventory/v1/account/staleness", hbi_staleness_update, IDENTITY, false},
+    {"DELETE", "/api/inventory/v1/account/staleness", hbi_staleness_delete, IDENTITY, false},
 };
 
 /* ---- authentication ---- */
@@ -1456,13 +1481,14 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    (void)conn;
     struct api_server *s = cls;
     struct req *q = xcalloc(1, sizeof(*q));
     q->s = s;
+    q->conn = conn;
     q->uri = xstrdup(uri ? uri : "");
     q->t0 = mono_ms();
     buf_init(&q->body, API_MAX_BODY + 1);
+    atomic_init(&q->answered, false);
     atomic_fetch_add(&s->inflight, 1);
     return q;
 }
@@ -1476,6 +1502,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct req *q = *con_cls;
     if (!q)
         return;
+    if (q->resp)
+        MHD_destroy_response(q->resp);
+    json_decref(q->r.body);
+    free(q->r.text);
+    free(q->path);
     free(q->uri);
     buf_release(&q->body);
     free(q);
@@ -1483,46 +1514,47 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&s->inflight, 1);
 }
 
-/* Sends body (with one extra header, hname: hval, when hname is set). */
-static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned int status, json_t *body,
-                                 const char *hname, const char *hval)
+/* Turns the answer in q->r into q->resp and q->status: r.text when set
+ * (with r.ctype), else r.body as JSON, with one extra header, hname: hval,
+ * when hname is set. Runs where the handler ran, so that a worker, not
+ * libmicrohttpd's thread, pays for serialising. q->resp stays NULL when
+ * out of memory (the connection is then closed). */
+static void make_response(struct req *q, const char *hname, const char *hval)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    if (!text) {
-        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-        text = xstrdup("{\"error\":\"internal error\"}");
+    struct resp *r = &q->r;
+    unsigned int status = r->status;
+    const char *ctype = r->ctype;
+    char *text = r->text;
+    size_t len;
+    r->text = NULL;
+    if (text) {
+        len = strlen(text);
+    } else {
+        text = r->body ? json_dumps(r->body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        if (!text) {
+            status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+            text = xstrdup("{\"error\":\"internal error\"}");
+        }
+        len = strlen(text);
+        text = xrealloc(text, len + 2);
+        text[len++] = '\n';
+        text[len] = '\0';
+        ctype = API_JSON_TYPE;
     }
-    size_t len = strlen(text);
-    text = xrealloc(text, len + 2);
-    text[len++] = '\n';
-    text[len] = '\0';
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
+    json_decref(r->body);
+    r->body = NULL;
+    struct MHD_Response *m = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!m) {
         free(text);
-        return MHD_NO;
+        return;
     }
-    enum MHD_Result ret = MHD_NO;
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, API_JSON_TYPE) == MHD_YES &&
-        (!hname || MHD_add_response_header(r, hname, hval) == MHD_YES))
-        ret = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned int status, char *text,
-                                 const char *ctype)
-{
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(text);
-        return MHD_NO;
+    if ((ctype && MHD_add_response_header(m, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES) ||
+        (hname && MHD_add_response_header(m, hname, hval) != MHD_YES)) {
+        MHD_destroy_response(m);
+        return;
     }
-    enum MHD_Result ret = MHD_NO;
-    if (!ctype || MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) == MHD_YES)
-        ret = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    q->resp = m;
+    q->status = status;
 }
 
 /* Counts a finished request by route pattern (the matched one, else
@@ -1575,6 +1607,138 @@ static void allowed_methods(const char *path, char *out, size_t n)
                                     k == 0 ? ", HEAD" : "");
 }
 
+/* Sends q's answer (on libmicrohttpd's thread), counts and logs it. */
+static enum MHD_Result answer(struct req *q, const char *method)
+{
+    enum MHD_Result ret = q->resp ? MHD_queue_response(q->conn, q->status, q->resp) : MHD_NO;
+    if (q->resp)
+        MHD_destroy_response(q->resp);
+    q->resp = NULL;
+    unsigned int status = ret == MHD_YES ? q->status : MHD_HTTP_INTERNAL_SERVER_ERROR;
+    record(q->s, q->pattern, method, status, q->t0);
+    log_debug("api request", LF_STR("method", method), LF_STR("path", q->path ? q->path : q->uri),
+              LF_INT("status", status), LF_INT("ms", mono_ms() - q->t0));
+    return ret;
+}
+
+/* Runs q's handler and builds its answer (a worker, or libmicrohttpd's
+ * thread for a quick route). */
+static void serve(struct req *q)
+{
+    q->hit->fn(q->s, q->caps, q->qs, &q->r);
+    if (!q->r.body)
+        api_set_error(&q->r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
+    make_response(q, NULL, NULL);
+}
+
+/* Hands q to a worker; false once the workers are stopping. */
+static bool enqueue(struct api_server *s, struct req *q)
+{
+    pthread_mutex_lock(&s->qmu);
+    bool ok = !s->stopping;
+    if (ok) {
+        q->queued = true;
+        MHD_suspend_connection(q->conn);
+        q->next = NULL;
+        if (s->qtail)
+            s->qtail->next = q;
+        else
+            s->qhead = q;
+        s->qtail = q;
+        pthread_cond_signal(&s->qcv);
+    }
+    pthread_mutex_unlock(&s->qmu);
+    return ok;
+}
+
+/* Marks q answered and gives its connection back to libmicrohttpd, whose
+ * thread then calls on_request again to send the answer. */
+static void hand_back(struct req *q)
+{
+    atomic_store_explicit(&q->answered, true, memory_order_release);
+    MHD_resume_connection(q->conn);
+}
+
+/* A worker: runs queued requests in arrival order, whatever connection or
+ * libmicrohttpd thread they came from, on its own PostgreSQL and Redis
+ * connections (thread_slot). */
+static void *worker_main(void *arg)
+{
+    struct api_server *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->qmu);
+        while (!s->qhead && !s->stopping)
+            pthread_cond_wait(&s->qcv, &s->qmu);
+        struct req *q = s->qhead;
+        if (q) {
+            s->qhead = q->next;
+            if (!s->qhead)
+                s->qtail = NULL;
+        }
+        pthread_mutex_unlock(&s->qmu);
+        if (!q)
+            return NULL;
+        serve(q);
+        hand_back(q);
+    }
+}
+
+/* Routes q: 1 when its handler is to run, 0 when q->r holds the refusal
+ * (404, 405 with Allow, 401/403), with its extra header in *hname. */
+static int route(struct req *q, const char *method, const char **hname, const char **hval,
+                 char *allow, size_t allow_n)
+{
+    struct api_server *s = q->s;
+    q->r.in = buf_str(&q->body);
+    q->r.in_len = q->body.len;
+    /* Path and query string from the raw request target. */
+    q->path = xstrdup(q->uri);
+    char *qs = strchr(q->path, '?');
+    if (qs)
+        *qs++ = '\0';
+    q->qs = qs;
+    size_t ncaps = 0;
+    bool known = false, specific = false;
+    const char *m = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ? MHD_HTTP_METHOD_GET : method;
+    for (size_t i = 0; i < ARRAY_SIZE(routes) && !q->hit; i++) {
+        if (!api_route_match(routes[i].pattern, q->path, q->caps, &ncaps) ||
+            (specific && is_data_route(&routes[i])))
+            continue;
+        if (!known)
+            q->pattern = routes[i].pattern;
+        known = true;
+        specific |= !is_data_route(&routes[i]);
+        if (strcmp(routes[i].method, m) == 0) {
+            q->hit = &routes[i];
+            q->pattern = q->hit->pattern;
+        }
+    }
+    if (!known) {
+        api_set_error(&q->r, MHD_HTTP_NOT_FOUND, "not found", NULL);
+        return 0;
+    }
+    if (!q->hit) {
+        api_set_error(&q->r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", NULL);
+        allowed_methods(q->path, allow, allow_n);
+        *hname = MHD_HTTP_HEADER_ALLOW;
+        *hval = allow;
+        return 0;
+    }
+    if (authorize(s->cfg, q->conn, q->hit->access, &q->who, &q->r) < 0) {
+        if (q->r.status == MHD_HTTP_UNAUTHORIZED && q->hit->access != IDENTITY) {
+            *hname = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+            *hval = "Bearer";
+        }
+        return 0;
+    }
+    if (q->hit->access == IDENTITY) {
+        q->r.who = &q->who;
+        q->r.request_id =
+            MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, HBI_REQUEST_ID_HEADER);
+    }
+    return 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -1585,7 +1749,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     if (!q)
         return MHD_NO;
-    struct resp r = {.in = "", .status = MHD_HTTP_OK};
+    if (q->queued) /* resumed by its worker */
+        return atomic_load_explicit(&q->answered, memory_order_acquire) ? answer(q, method)
+                                                                        : MHD_YES;
+    q->pattern = "unmatched";
+    q->r = (struct resp){.in = "", .status = MHD_HTTP_OK};
     if (!q->started) {
         q->started = true;
         /* A declared body over the limit is refused before it is read. */
@@ -1605,73 +1773,68 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (q->too_large) {
-        api_set_error(&r, MHD_HTTP_CONTENT_TOO_LARGE, "payload too large",
+        api_set_error(&q->r, MHD_HTTP_CONTENT_TOO_LARGE, "payload too large",
                       "the request body is over 1 MiB");
-        enum MHD_Result ret =
-            send_json(conn, r.status, r.body, MHD_HTTP_HEADER_CONNECTION, "close");
-        record(s, "unmatched", method, r.status, q->t0);
-        json_decref(r.body);
-        return ret;
-    }
-    r.in = buf_str(&q->body);
-    r.in_len = q->body.len;
-    /* Path and query string from the raw request target. */
-    char *path = xstrdup(q->uri);
-    char *qs = strchr(path, '?');
-    if (qs)
-        *qs++ = '\0';
-    struct slice caps[API_ROUTE_MAX_CAPS];
-    size_t ncaps = 0;
-    const struct route *hit = NULL;
-    const char *pattern = "unmatched";
-    bool known = false, specific = false;
-    const char *m = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ? MHD_HTTP_METHOD_GET : method;
-    for (size_t i = 0; i < ARRAY_SIZE(routes) && !hit; i++) {
-        if (!api_route_match(routes[i].pattern, path, caps, &ncaps) ||
-            (specific && is_data_route(&routes[i])))
-            continue;
-        if (!known)
-            pattern = routes[i].pattern;
-        known = true;
-        specific |= !is_data_route(&routes[i]);
-        if (strcmp(routes[i].method, m) == 0) {
-            hit = &routes[i];
-            pattern = hit->pattern;
-        }
+        make_response(q, MHD_HTTP_HEADER_CONNECTION, "close");
+        return answer(q, method);
     }
     const char *hname = NULL, *hval = NULL;
     char allow[64];
-    struct identity who;
-    if (!known) {
-        api_set_error(&r, MHD_HTTP_NOT_FOUND, "not found", NULL);
-    } else if (!hit) {
-        api_set_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", NULL);
-        allowed_methods(path, allow, sizeof(allow));
-        hname = MHD_HTTP_HEADER_ALLOW;
-        hval = allow;
-    } else if (authorize(s->cfg, conn, hit->access, &who, &r) < 0) {
-        if (r.status == MHD_HTTP_UNAUTHORIZED && hit->access != IDENTITY) {
-            hname = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
-            hval = "Bearer";
-        }
-    } else {
-        if (hit->access == IDENTITY) {
-            r.who = &who;
-            r.request_id =
-                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, HBI_REQUEST_ID_HEADER);
-        }
-        hit->fn(s, caps, qs, &r);
-        if (!r.body)
-            api_set_error(&r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error", NULL);
+    if (!route(q, method, &hname, &hval, allow, sizeof(allow)))
+        make_response(q, hname, hval);
+    else if (q->hit->quick)
+        serve(q);
+    else if (enqueue(s, q))
+        return MHD_YES;
+    else {
+        api_set_error(&q->r, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+        make_response(q, MHD_HTTP_HEADER_CONNECTION, "close");
     }
-    enum MHD_Result ret = r.text ? send_text(conn, r.status, r.text, r.ctype)
-                                 : send_json(conn, r.status, r.body, hname, hval);
-    record(s, pattern, method, r.status, q->t0);
-    log_debug("api request", LF_STR("method", method), LF_STR("path", path),
-              LF_INT("status", r.status), LF_INT("ms", mono_ms() - q->t0));
-    json_decref(r.body);
-    free(path);
-    return ret;
+    return answer(q, method);
+}
+
+/* Starts s->threads workers, with every signal blocked (the main thread
+ * takes SIGTERM/SIGINT). */
+static int workers_start(struct api_server *s, struct buf *err)
+{
+    s->workers = xcalloc(s->threads, sizeof(*s->workers));
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = 0;
+    for (; s->nworkers < s->threads; s->nworkers++) {
+        rc = pthread_create(&s->workers[s->nworkers], NULL, worker_main, s);
+        if (rc != 0) {
+            buf_setf(err, "api: cannot start worker threads: %s", strerror(rc));
+            break;
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Stops the workers: requests still queued are answered 503, those
+ * running finish; returns when every worker has exited. */
+static void workers_stop(struct api_server *s)
+{
+    pthread_mutex_lock(&s->qmu);
+    s->stopping = true;
+    struct req *q = s->qhead;
+    s->qhead = s->qtail = NULL;
+    pthread_cond_broadcast(&s->qcv);
+    pthread_mutex_unlock(&s->qmu);
+    while (q) {
+        struct req *next = q->next; /* q is libmicrohttpd's again once handed back */
+        api_set_error(&q->r, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+        make_response(q, MHD_HTTP_HEADER_CONNECTION, "close");
+        hand_back(q);
+        q = next;
+    }
+    for (size_t i = 0; i < s->nworkers; i++)
+        pthread_join(s->workers[i], NULL);
+    free(s->workers);
+    s->workers = NULL;
+    s->nworkers = 0;
 }
 
 int api_server_start(struct api_server *s, const struct config *cfg, struct buf *err)
@@ -1681,6 +1844,8 @@ int api_server_start(struct api_server *s, const struct config *cfg, struct buf 
     memset(s, 0, sizeof(*s));
     s->cfg = cfg;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->qmu, NULL);
+    pthread_cond_init(&s->qcv, NULL);
     atomic_init(&s->inflight, 0);
     metrics_registry_init(&s->reg);
     static const char *const rmc[] = {"route", "method", "code"}, *const route[] = {"route"};
@@ -1702,6 +1867,9 @@ int api_server_start(struct api_server *s, const struct config *cfg, struct buf 
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     s->threads = cfg->api.threads > 0 ? (unsigned)cfg->api.threads : cpus > 0 ? (unsigned)cpus : 1;
+    s->io_threads = 1 + (s->threads - 1) / API_WORKERS_PER_IO;
+    if (workers_start(s, err) < 0)
+        goto fail;
     snprintf(service, sizeof(service), "%d", port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
@@ -1715,7 +1883,8 @@ int api_server_start(struct api_server *s, const struct config *cfg, struct buf 
     unsigned int timeout_s = (unsigned)((cfg->api.request_timeout_ms + 999) / 1000);
     for (const struct addrinfo *ai = res; ai && !s->daemon; ai = ai->ai_next) {
         unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
-                             MHD_USE_ITC | MHD_USE_ERROR_LOG;
+                             MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO |
+                             MHD_USE_ERROR_LOG;
         if (ai->ai_family == AF_INET6)
             flags |= MHD_USE_IPv6;
         else if (ai->ai_family != AF_INET)
@@ -1723,10 +1892,10 @@ int api_server_start(struct api_server *s, const struct config *cfg, struct buf 
         s->daemon = MHD_start_daemon(
             flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
             on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
-            s->threads, MHD_OPTION_CONNECTION_LIMIT, API_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-            timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_MEMORY_LIMIT,
-            MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-            MHD_OPTION_END);
+            s->io_threads > 1 ? s->io_threads : 0u, MHD_OPTION_CONNECTION_LIMIT, API_CONN_LIMIT,
+            MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)API_MEMORY_LIMIT, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     }
     freeaddrinfo(res);
     if (!s->daemon) {
@@ -1736,11 +1905,14 @@ int api_server_start(struct api_server *s, const struct config *cfg, struct buf 
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : 0;
     log_info("http server listening", LF_STR("address", cfg->api.address), LF_INT("port", s->port),
-             LF_INT("threads", s->threads));
+             LF_INT("threads", s->threads), LF_INT("io_threads", s->io_threads));
     return 0;
 fail:
+    workers_stop(s);
     metrics_registry_release(&s->reg);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->qmu);
+    pthread_cond_destroy(&s->qcv);
     return -1;
 }
 
@@ -1761,6 +1933,13 @@ void api_server_stop(struct api_server *s)
     while (atomic_load(&s->inflight) > 0 && mono_ms() < deadline)
         usleep(DRAIN_POLL * 1000);
     log_info("api stopping", LF_INT("in_flight", atomic_load(&s->inflight)));
+    /* Requests still queued are refused, those running finish (each
+     * statement within api.request_timeout); libmicrohttpd must not stop
+     * with a connection suspended, and their answers go out first. */
+    workers_stop(s);
+    deadline = mono_ms() + DRAIN_FLUSH;
+    while (atomic_load(&s->inflight) > 0 && mono_ms() < deadline)
+        usleep(DRAIN_POLL * 1000);
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
     for (size_t i = 0; i < s->nslots; i++)
@@ -1770,4 +1949,6 @@ void api_server_stop(struct api_server *s)
     s->nslots = 0;
     metrics_registry_release(&s->reg);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->qmu);
+    pthread_cond_destroy(&s->qcv);
 }

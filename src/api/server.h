@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <libpq-fe.h>
@@ -27,16 +28,24 @@
 
 struct MHD_Daemon;
 struct api_slot;
+struct req;
 
 /* Private to server.c; the caller only allocates it. */
 struct api_server {
     const struct config *cfg; /* borrowed until api_server_stop */
     struct MHD_Daemon *daemon;
     unsigned int port;
-    unsigned int threads;
+    unsigned int threads;    /* workers (api.threads) */
+    unsigned int io_threads; /* libmicrohttpd's */
     pthread_mutex_t mu;      /* guards slots */
-    struct api_slot **slots; /* one per pool thread: its connections (server.c) */
+    struct api_slot **slots; /* one per worker: its connections (server.c) */
     size_t nslots;
+    pthread_t *workers;
+    size_t nworkers;     /* started */
+    pthread_mutex_t qmu; /* guards the queue and stopping */
+    pthread_cond_t qcv;
+    struct req *qhead, *qtail; /* requests waiting for a worker, oldest first */
+    bool stopping;
     atomic_int inflight;         /* requests between their request line and completion */
     struct metrics_registry reg; /* GET /metrics */
     struct metric *m_requests, *m_latency, *m_inflight;

@@ -331,6 +331,41 @@ def test_concurrent_clients(api, db):
     assert errors == []
 
 
+def test_a_blocked_request_holds_up_no_other_connection(api, db):
+    # Requests go to whichever worker is free, not to a thread that owns the
+    # connection: with one request stuck behind a lock, every other
+    # connection (already open, so spread over libmicrohttpd's threads) is
+    # still answered at once.
+    conns = [http.client.HTTPConnection("127.0.0.1", api.port, timeout=5) for _ in range(16)]
+    auth = {"Authorization": f"Bearer {READ_TOKEN}"}
+
+    def get(c, path):
+        c.request("GET", path, headers=auth)
+        r = c.getresponse()
+        return r.status, json.loads(r.read())
+
+    for c in conns:
+        assert get(c, "/api/v1/aws/vpcs")[0] == 200
+    db.query("BEGIN")
+    db.query("LOCK TABLE aws_instance IN ACCESS EXCLUSIVE MODE")
+    blocked = []
+    conns[0].timeout = 20
+    t = threading.Thread(target=lambda: blocked.append(get(conns[0], "/api/v1/aws/instances?limit=3")))
+    try:
+        t.start()
+        time.sleep(0.3)  # the request is in PostgreSQL, waiting for the lock
+        for c in conns[1:]:
+            st, body = get(c, "/api/v1/aws/vpcs")  # times out (5 s) if queued behind it
+            assert st == 200 and len(body["items"]) == 2
+        assert blocked == []
+    finally:
+        db.query("COMMIT")
+        t.join()
+    assert blocked[0][0] == 200 and len(blocked[0][1]["items"]) == 3
+    for c in conns:
+        c.close()
+
+
 def test_graceful_shutdown_with_requests_in_flight(api, db):
     # Hold a row lock so list queries block, then SIGTERM while they wait.
     results = []

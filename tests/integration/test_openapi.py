@@ -27,8 +27,8 @@ from test_queue import FAST, submit, wait_until
 
 VALIDATOR_DIR = ROOT / "tests" / "openapi"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-ROUTE_ROW = re.compile(r'\{"(GET|POST|DELETE|PUT|PATCH)", "(/[^"]*)", \w+, '
-                       r'(OPEN|READ|ADMIN|IDENTITY)\}')
+ROUTE_ROW = re.compile(r'\{"(GET|POST|DELETE|PUT|PATCH)",\s+"(/[^"]*)",\s+\w+,\s+'
+                       r'(OPEN|READ|ADMIN|IDENTITY),\s+(?:true|false)\}')
 HBI_PREFIX = "/api/inventory/"  # its own document (test_openapi_hbi.py)
 MAX_PAGE = 50
 
