@@ -376,7 +376,7 @@ def test_graceful_shutdown_with_requests_in_flight(api, db):
         st, body, _, _ = api.req("/api/v1/aws/instances?limit=3", timeout=20)
         results.append((st, len(body["items"])))
 
-    ts = [threading.Thread(target=client) for _ in range(4)]
+    ts = [threading.Thread(target=client) for _ in range(6)]  # two wait for a worker
     for t in ts:
         t.start()
     time.sleep(0.5)
@@ -388,8 +388,47 @@ def test_graceful_shutdown_with_requests_in_flight(api, db):
     db.query("COMMIT")
     for t in ts:
         t.join()
-    assert results == [(200, 3)] * 4
+    assert results == [(200, 3)] * 6
     r = api.proc.wait(timeout=15)
+    assert r.rc == 0, r.err
+
+
+def test_shutdown_answers_requests_still_queued(inv, inv_popen, make_config, db):
+    # api.request_timeout 1 s and two workers held by a lock: each pair of
+    # requests answers 504 after 1 s, and on SIGTERM the drain gives up
+    # after 1 s: the requests still queued then are answered 503, none is
+    # dropped, and the process exits 0.
+    cfg = make_config(api={"address": "127.0.0.1:0", "threads": 2, "request_timeout": "1s",
+                           "auth": "none"})
+    assert inv("db", "init", config=cfg).rc == 0
+    assert inv("db", "migrate", config=cfg).rc == 0
+    p = inv_popen("api", "start", config=cfg)
+    port = int(p.wait_for(r"http server listening.*port=(\d+)").group(1))
+    results = []
+
+    def client():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        c.request("GET", "/api/v1/aws/instances?limit=1")
+        r = c.getresponse()
+        results.append((r.status, json.loads(r.read())["error"]))
+        c.close()
+
+    db.query("BEGIN")
+    db.query("LOCK TABLE aws_instance IN ACCESS EXCLUSIVE MODE")
+    ts = [threading.Thread(target=client) for _ in range(8)]
+    try:
+        for t in ts:
+            t.start()
+        time.sleep(0.3)
+        p.send_signal(signal.SIGTERM)
+        for t in ts:
+            t.join()
+    finally:
+        db.query("ROLLBACK")
+    assert len(results) == 8
+    assert {st for st, _ in results} == {503, 504}, results
+    assert all(err == "shutting down" for st, err in results if st == 503), results
+    r = p.wait(timeout=15)
     assert r.rc == 0, r.err
 
 
