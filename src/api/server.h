@@ -1,6 +1,7 @@
-/* The REST API server on libmicrohttpd: a pool of polling threads (epoll),
- * each with its own lazily opened PostgreSQL connection; routes in a table
- * (server.c), JSON in and out. See docs/api.md.
+/* The REST API server on libmicrohttpd: its polling thread (epoll) reads
+ * requests and sends answers, worker threads run them from one queue, each
+ * worker with its own lazily opened PostgreSQL connection; routes in a
+ * table (server.c), JSON in and out. See docs/api.md.
  *
  *   struct api_server s;
  *   if (api_server_start(&s, cfg, &err) < 0) ... buf_str(&err) ...
