@@ -2,15 +2,15 @@
 #include "api/server.h"
 
 #include <microhttpd.h>
-#include <pthread.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
@@ -1486,6 +1486,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     q->s = s;
     q->conn = conn;
     q->uri = xstrdup(uri ? uri : "");
+    q->pattern = "unmatched";
     q->t0 = mono_ms();
     buf_init(&q->body, API_MAX_BODY + 1);
     atomic_init(&q->answered, false);
@@ -1605,6 +1606,14 @@ static void allowed_methods(const char *path, char *out, size_t n)
         if (has[k])
             len += (size_t)snprintf(out + len, n - len, "%s%s%s", len ? ", " : "", order[k],
                                     k == 0 ? ", HEAD" : "");
+}
+
+/* The answer to a request that comes in, or was still queued, once the
+ * workers are stopping. */
+static void refuse_stopping(struct req *q)
+{
+    api_set_error(&q->r, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+    make_response(q, MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
 /* Sends q's answer (on libmicrohttpd's thread), counts and logs it. */
@@ -1752,8 +1761,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (q->queued) /* resumed by its worker */
         return atomic_load_explicit(&q->answered, memory_order_acquire) ? answer(q, method)
                                                                         : MHD_YES;
-    q->pattern = "unmatched";
-    q->r = (struct resp){.in = "", .status = MHD_HTTP_OK};
     if (!q->started) {
         q->started = true;
         /* A declared body over the limit is refused before it is read. */
@@ -1772,6 +1779,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    q->r = (struct resp){.in = "", .status = MHD_HTTP_OK};
     if (q->too_large) {
         api_set_error(&q->r, MHD_HTTP_CONTENT_TOO_LARGE, "payload too large",
                       "the request body is over 1 MiB");
@@ -1786,10 +1794,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         serve(q);
     else if (enqueue(s, q))
         return MHD_YES;
-    else {
-        api_set_error(&q->r, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
-        make_response(q, MHD_HTTP_HEADER_CONNECTION, "close");
-    }
+    else
+        refuse_stopping(q);
     return answer(q, method);
 }
 
@@ -1825,8 +1831,7 @@ static void workers_stop(struct api_server *s)
     pthread_mutex_unlock(&s->qmu);
     while (q) {
         struct req *next = q->next; /* q is libmicrohttpd's again once handed back */
-        api_set_error(&q->r, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
-        make_response(q, MHD_HTTP_HEADER_CONNECTION, "close");
+        refuse_stopping(q);
         hand_back(q);
         q = next;
     }
